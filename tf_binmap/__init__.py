@@ -1,18 +1,43 @@
-"""tf_binmap: CNN-aware binary maps for category-free image segmentation (Keras 3)."""
+"""tf_binmap: CNN-aware binary maps for category-free image segmentation (Keras 3).
 
+The Keras parts are imported on first use, so the NumPy-only stages
+(``tf_binmap.segmentation``, ``tf_binmap.evaluation``, ``tf_binmap.hashing.itq``) load
+without TensorFlow.
+"""
+
+import importlib as _importlib
 import os as _os
 
 # TensorFlow's C++ start-up chatter (oneDNN, CPU features) drowns our own output; a
 # value the user set is kept.
 _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from tf_binmap.models import AlexNetFCN, ImagePreprocessing, LocalResponseNormalization
-from tf_binmap.presets import DEFAULT_PRESET, list_presets
-from tf_binmap.weights import WeightsError
-
 __version__ = "0.1.0"
 
-__all__ = [
-    "AlexNetFCN", "DEFAULT_PRESET", "ImagePreprocessing", "LocalResponseNormalization",
-    "WeightsError", "list_presets", "__version__",
-]
+_PUBLIC = {
+    "AlexNetFCN": "tf_binmap.models.alexnet",
+    "BinaryMapModel": "tf_binmap.models.binary_map",
+    "HashingLayer": "tf_binmap.hashing.layer",
+    "ImagePreprocessing": "tf_binmap.models.layers",
+    "LocalResponseNormalization": "tf_binmap.models.layers",
+    "Segmenter": "tf_binmap.segmentation.segmenter",
+    "DEFAULT_PRESET": "tf_binmap.presets",
+    "DEFAULT_BINARY_MAP_PRESET": "tf_binmap.presets",
+    "list_presets": "tf_binmap.presets",
+    "list_binary_map_presets": "tf_binmap.presets",
+    "WeightsError": "tf_binmap.weights",
+}
+
+__all__ = sorted(_PUBLIC) + ["__version__"]
+
+
+def __getattr__(name):
+    if name in _PUBLIC:
+        value = getattr(_importlib.import_module(_PUBLIC[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'tf_binmap' has no attribute {name!r}")
+
+
+def __dir__():
+    return __all__

