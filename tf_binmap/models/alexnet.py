@@ -121,10 +121,33 @@ def min_input_size(variant, layer):
     return size
 
 
+def feature_geometry(variant, layer):
+    """(stride, offset): cell i of ``layer``'s map is centred on input pixel
+    ``offset + stride * i`` (the centre of its receptive field).
+
+    Each conv/pool of kernel k, stride s, padding p moves the centre of cell 0 by
+    ``stride_so_far * ((k - 1) / 2 - p)``; Caffe's extra bottom/right pooling pad
+    does not move it. torchvision conv5: (16, 15); Caffe conv5: (16, 17).
+    """
+    spec = get_variant(variant)
+    if layer not in FEATURE_LAYERS:
+        raise ValueError(f"unknown feature layer {layer!r}; choose from {FEATURE_LAYERS}")
+    steps = {  # layer -> (kernel, stride, padding) applied to reach it
+        "conv1": (11, 4, spec.conv1_padding), "pool1": (3, 2, 0), "conv2": (5, 1, 2),
+        "pool2": (3, 2, 0), "conv3": (3, 1, 1), "conv4": (3, 1, 1), "conv5": (3, 1, 1),
+        "pool5": (3, 2, 0), "conv6": (6, 1, 0), "conv7": (1, 1, 0),
+    }
+    stride, offset = 1, 0.0
+    for name in FEATURE_LAYERS[: FEATURE_LAYERS.index(layer) + 1]:
+        kernel, step, padding = steps[name]
+        offset += stride * ((kernel - 1) / 2 - padding)
+        stride *= step
+    return stride, offset
+
+
 def feature_stride(layer):
     """Input pixels between neighbouring cells of ``layer``'s map."""
-    return {"conv1": 4, "pool1": 8, "conv2": 8}.get(layer, 16 if layer in (
-        "pool2", "conv3", "conv4", "conv5") else 32)
+    return feature_geometry("torchvision", layer)[0]
 
 
 @keras.saving.register_keras_serializable(package="tf_binmap")
