@@ -71,6 +71,27 @@ def _parser():
     p.add_argument("--weights", default=None, metavar="PATH", help="weights file to use")
     p.add_argument("--layer", default=None, help="feature layer (default: the preset's)")
     p.add_argument("--out", default="outputs", help="output folder (default: outputs/)")
+    p = add("fit-itq", "fit ITQ hashing parameters on the features of a folder of images",
+            "examples:\n"
+            "  tf-binmap fit-itq --images ../shared/data/BSDS500/data/images/train "
+            "--out itq.npz\n"
+            "  tf-binmap fit-itq --images 'photos/*.jpg' --layer conv5 --bits 8 "
+            "--upscale 2 --out itq8.npz")
+    p.add_argument("--images", nargs="+", required=True,
+                   help="image files, folders or glob patterns")
+    p.add_argument("--preset", default=None,
+                   help="binary-map preset giving backbone/layer/bits/upscale "
+                   "(default: binmap_conv5)")
+    p.add_argument("--weights", default=None, metavar="PATH", help="backbone weights file")
+    p.add_argument("--layer", default=None, help="feature layer (overrides the preset)")
+    p.add_argument("--bits", type=int, default=None, help="bit count (overrides the preset)")
+    p.add_argument("--upscale", type=float, default=None,
+                   help="resize factor before the network (overrides the preset)")
+    p.add_argument("--vectors-per-image", type=int, default=1000,
+                   help="feature vectors sampled per image (default 1000; 0 = all)")
+    p.add_argument("--iterations", type=int, default=50, help="ITQ iterations (default 50)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, help="output .npz")
     return parser
 
 
@@ -142,11 +163,54 @@ def _cmd_features(args):
     return 1 if failed else 0
 
 
+def _cmd_fit_itq(args):
+    from tf_binmap.hashing.itq import fit_itq
+    from tf_binmap.hashing.params import extract_feature_sample, save_itq_parameters
+    from tf_binmap.io import list_images, read_image_rgb
+    from tf_binmap.models.alexnet import AlexNetFCN
+    from tf_binmap.presets import DEFAULT_BINARY_MAP_PRESET, get_binary_map_preset
+
+    preset = get_binary_map_preset(args.preset or DEFAULT_BINARY_MAP_PRESET)
+    layer = args.layer or preset.layer
+    bits = args.bits or preset.bits
+    upscale = args.upscale or preset.upscale
+    backbone = AlexNetFCN.from_preset(preset.backbone, feature_layers=(layer,),
+                                      weights_path=args.weights)
+    paths = list_images(args.images)
+    if not paths:
+        raise CommandError(f"no images found in {' '.join(args.images)}")
+
+    def readable():
+        for path in paths:
+            try:
+                yield path.name, read_image_rgb(path)
+            except ValueError as error:
+                logger.warning("skipping %s", error)
+
+    chunks = list(extract_feature_sample(
+        backbone, layer, readable(), upscale=upscale,
+        vectors_per_image=args.vectors_per_image, seed=args.seed,
+        progress=not args.quiet))
+    result = fit_itq(chunks, bits, iterations=args.iterations, seed=args.seed)
+    save_itq_parameters(
+        args.out, result, layer=layer, bits=bits, upscale=upscale,
+        backbone=preset.backbone, images=len(chunks), seed=args.seed,
+        vectors_per_image=args.vectors_per_image)
+    if not args.quiet:
+        balance = result.bit_balance
+        print(f"fitted {bits}-bit ITQ on {result.count} {layer} vectors from "
+              f"{len(chunks)} images: quantization loss {result.losses[-1]:.4f} "
+              f"(PCA-then-sign {result.pca_loss:.4f}), bit balance "
+              f"{balance.min():.2f}..{balance.max():.2f} -> {args.out}")
+    return 0
+
+
 COMMANDS = {
     "presets": _cmd_presets,
     "fetch-weights": _cmd_fetch_weights,
     "convert-weights": _cmd_convert_weights,
     "features": _cmd_features,
+    "fit-itq": _cmd_fit_itq,
 }
 
 

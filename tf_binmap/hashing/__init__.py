@@ -1,0 +1,20 @@
+"""Binary encoding of CNN features: ITQ fitting (NumPy) and packed-code utilities."""
+
+from tf_binmap.hashing.codes import (
+    MAX_BITS,
+    code_dtype,
+    code_map_to_rgb,
+    hamming_distance,
+    pack_bits,
+    unpack_bits,
+)
+from tf_binmap.hashing.itq import (
+    FeatureStatistics,
+    ITQResult,
+    encode,
+    fit_itq,
+    itq_rotation,
+    pca_projection,
+    project_features,
+    quantization_loss,
+)

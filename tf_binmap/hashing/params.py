@@ -1,0 +1,101 @@
+"""Fitted ITQ parameters on disk, and fitting them on a folder of images.
+
+A parameter file is a ``.npz`` with ``mean`` (d,), ``projection`` (d, bits) and
+metadata (feature layer, backbone preset, upscale, images used, quantization losses,
+bit balance) so a file can be checked against the model it is loaded into.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+
+class ITQParameterError(ValueError):
+    """An ITQ parameter file that is missing, corrupt or does not fit the model."""
+
+
+def save_itq_parameters(path, result, **metadata):
+    """Write an ``ITQResult`` and ``metadata`` (JSON-able) atomically to ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    info = dict(metadata, count=int(result.count),
+                losses=[float(v) for v in result.losses], pca_loss=float(result.pca_loss),
+                bit_balance=[float(v) for v in result.bit_balance])
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp.npz", dir=path.parent)
+    os.close(fd)
+    try:
+        np.savez(tmp, mean=result.mean.astype(np.float32),
+                 projection=result.projection.astype(np.float32),
+                 metadata=np.array(json.dumps(info)))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_itq_parameters(path, bits=None, layer=None, dim=None):
+    """-> (mean (d,), projection (d, bits)) float32, checked against what the caller
+    expects (bit count, feature layer, feature dimension)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ITQParameterError(
+            f"ITQ parameter file {path} does not exist; fit one with "
+            "`tf-binmap fit-itq --images DIR --out PATH`"
+        )
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            mean = data["mean"].astype(np.float32)
+            projection = data["projection"].astype(np.float32)
+            metadata = json.loads(str(data["metadata"])) if "metadata" in data else {}
+    except (OSError, ValueError, KeyError, EOFError) as error:
+        raise ITQParameterError(
+            f"{path} is not an ITQ parameter file ({error}); it needs arrays 'mean' "
+            "and 'projection' (tf-binmap fit-itq writes them)"
+        ) from error
+    if projection.ndim != 2 or mean.shape != (projection.shape[0],):
+        raise ITQParameterError(f"{path}: mean {mean.shape} and projection "
+                                f"{projection.shape} do not fit together")
+    if bits is not None and projection.shape[1] != bits:
+        raise ITQParameterError(f"{path} has {projection.shape[1]} bits, the model "
+                                f"needs {bits}")
+    if dim is not None and projection.shape[0] != dim:
+        raise ITQParameterError(f"{path} is for {projection.shape[0]}-d features, the "
+                                f"model's feature layer has {dim} channels")
+    if layer is not None and metadata.get("layer") not in (None, layer):
+        raise ITQParameterError(f"{path} was fitted on {metadata['layer']} features, "
+                                f"the model uses {layer}")
+    return mean, projection
+
+
+def read_itq_metadata(path):
+    with np.load(path, allow_pickle=False) as data:
+        return json.loads(str(data["metadata"])) if "metadata" in data else {}
+
+
+def extract_feature_sample(backbone, layer, images, upscale=1.0, vectors_per_image=1000,
+                           seed=0, progress=True):
+    """Yield a seeded random sample of ``vectors_per_image`` feature vectors (n, d)
+    of ``layer`` from each image of ``images`` (an iterable of (name, uint8 RGB))."""
+    import cv2
+    from tqdm.auto import tqdm
+
+    rng = np.random.default_rng(seed)
+    items = list(images) if not hasattr(images, "__len__") else images
+    for name, image in tqdm(items, desc=f"{layer} features", unit="image",
+                            disable=not progress or None):
+        if upscale != 1.0:
+            h, w = image.shape[:2]
+            image = cv2.resize(image, (int(round(w * upscale)), int(round(h * upscale))),
+                               interpolation=cv2.INTER_LINEAR)
+        features = backbone(backbone.preprocess(image[None]))[layer]
+        features = np.asarray(features, np.float32).reshape(-1, features.shape[-1])
+        if vectors_per_image and features.shape[0] > vectors_per_image:
+            keep = rng.choice(features.shape[0], vectors_per_image, replace=False)
+            features = features[np.sort(keep)]
+        yield features

@@ -1,0 +1,134 @@
+"""``BinaryMapModel``: uint8 RGB image -> packed n-bit binary code map, in one call.
+
+preprocessing -> AlexNetFCN (one feature layer) -> HashingLayer(output_mode="codes").
+The paper upscales images before the network (x4 in the authors' code) so the stride-32
+map is denser; ``encode()`` does that resize (bilinear, OpenCV) before the graph, so the
+graph itself stays a plain fully convolutional model that exports with dynamic sizes.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+import keras
+
+from tf_binmap.hashing.layer import HashingLayer
+from tf_binmap.models.alexnet import AlexNetFCN, feature_geometry, feature_map_size
+from tf_binmap.models.layers import ImagePreprocessing
+
+
+@keras.saving.register_keras_serializable(package="tf_binmap")
+class BinaryMapModel(keras.Model):
+    """Image -> code map.
+
+    Args:
+        backbone: an ``AlexNetFCN`` with exactly one feature layer.
+        hashing: a ``HashingLayer`` (built or with mean/projection) with
+            ``output_mode="codes"``.
+        upscale: factor the image is resized by in ``encode()`` before the network.
+
+    Input: uint8 (batch, H, W, 3) RGB at network scale. Output: int32 (batch, h, w).
+    """
+
+    def __init__(self, backbone, hashing, upscale=1.0, **kwargs):
+        if len(backbone.feature_layers) != 1:
+            raise ValueError("the backbone of a BinaryMapModel must return exactly one "
+                             f"feature layer, got {backbone.feature_layers}")
+        if hashing.output_mode != "codes":
+            raise ValueError("the HashingLayer of a BinaryMapModel must have "
+                             "output_mode='codes'")
+        layer = backbone.feature_layers[0]
+        spec = backbone.spec
+
+        # === Layers ===
+        preprocessor = ImagePreprocessing(spec.mean, spec.std, spec.scale, spec.bgr,
+                                          name="preprocessing")
+
+        # === Functional Model ===
+        images = keras.Input(shape=(None, None, 3), dtype="uint8", name="image")
+        features = backbone(preprocessor(images))[layer]
+        codes = hashing(features)
+        super().__init__(inputs=images, outputs=codes, **kwargs)
+
+        # === Config ===
+        self.backbone = backbone
+        self.hashing = hashing
+        self.upscale = float(upscale)
+        self.feature_layer = layer
+        self.bits = hashing.bits
+
+    @property
+    def geometry(self):
+        """(stride, offset): code-map cell i is centred on network-input pixel
+        ``offset + stride * i``."""
+        return feature_geometry(self.backbone.variant, self.feature_layer)
+
+    def code_map_size(self, height, width):
+        """(h, w) of the code map for an image of (height, width) (before upscale)."""
+        h, w = self._network_size(height, width)
+        return (feature_map_size(self.backbone.variant, self.feature_layer, h),
+                feature_map_size(self.backbone.variant, self.feature_layer, w))
+
+    def _network_size(self, height, width):
+        return (max(1, int(round(height * self.upscale))),
+                max(1, int(round(width * self.upscale))))
+
+    def resize_for_network(self, images):
+        """uint8 (batch, H, W, 3) -> the batch resized by ``upscale`` (bilinear)."""
+        images = np.asarray(images)
+        if images.ndim == 3:
+            images = images[None]
+        if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
+            raise ValueError("expected uint8 RGB images (batch, H, W, 3), got "
+                             f"{images.dtype} {images.shape}")
+        if self.upscale == 1.0:
+            return images
+        h, w = self._network_size(*images.shape[1:3])
+        return np.stack([cv2.resize(image, (w, h), interpolation=cv2.INTER_LINEAR)
+                         for image in images])
+
+    def encode(self, images):
+        """uint8 RGB (batch, H, W, 3) or (H, W, 3) at image scale -> int32 code maps
+        (batch, h, w) as NumPy, resizing by ``upscale`` first."""
+        network_input = self.resize_for_network(images)
+        self.backbone.check_input_size(*network_input.shape[1:3])
+        return keras.ops.convert_to_numpy(self(network_input))
+
+    def projections(self, images):
+        """Real-valued ITQ projections (batch, h, w, bits) before the threshold."""
+        network_input = self.resize_for_network(images)
+        layer = self.feature_layer
+        features = self.backbone(self.backbone.preprocess(network_input))[layer]
+        return keras.ops.convert_to_numpy(self.hashing.project(features))
+
+    @classmethod
+    def from_preset(cls, preset, weights_path=None, itq_path=None, **kwargs):
+        """Build a named binary-map preset: backbone weights, feature layer, bit count,
+        upscale and fitted ITQ parameters (``itq_path`` overrides the latter)."""
+        from tf_binmap.presets import get_binary_map_preset, load_itq_parameters
+
+        spec = get_binary_map_preset(preset)
+        backbone = AlexNetFCN.from_preset(spec.backbone, feature_layers=(spec.layer,),
+                                          weights_path=weights_path)
+        mean, projection = load_itq_parameters(itq_path or spec.itq_path(),
+                                               bits=spec.bits, layer=spec.layer)
+        hashing = HashingLayer(spec.bits, mean=mean, projection=projection,
+                               output_mode="codes", name="hashing")
+        return cls(backbone, hashing, upscale=spec.upscale, name=spec.name, **kwargs)
+
+    def get_config(self):
+        return {
+            "backbone": keras.saving.serialize_keras_object(self.backbone),
+            "hashing": keras.saving.serialize_keras_object(self.hashing),
+            "upscale": self.upscale,
+            "name": self.name,
+            "trainable": self.trainable,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["backbone"] = keras.saving.deserialize_keras_object(config["backbone"])
+        config["hashing"] = keras.saving.deserialize_keras_object(config["hashing"])
+        return cls(**config)
