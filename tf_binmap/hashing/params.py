@@ -8,11 +8,11 @@ bit balance) so a file can be checked against the model it is loaded into.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from tf_binmap.io import atomic_output
 
 
 class ITQParameterError(ValueError):
@@ -26,16 +26,10 @@ def save_itq_parameters(path, result, **metadata):
     info = dict(metadata, count=int(result.count),
                 losses=[float(v) for v in result.losses], pca_loss=float(result.pca_loss),
                 bit_balance=[float(v) for v in result.bit_balance])
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp.npz", dir=path.parent)
-    os.close(fd)
-    try:
-        np.savez(tmp, mean=result.mean.astype(np.float32),
+    with atomic_output(path) as tmp, open(tmp, "wb") as stream:
+        np.savez(stream, mean=result.mean.astype(np.float32),
                  projection=result.projection.astype(np.float32),
                  metadata=np.array(json.dumps(info)))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
 
 

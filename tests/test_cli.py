@@ -1,0 +1,102 @@
+"""The tf-binmap command line, driven as a user would (subprocess)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+import skimage.data
+
+pytestmark = pytest.mark.slow
+
+
+def run(args, cwd, env_cache, timeout=600):
+    env = dict(os.environ, TF_BINMAP_CACHE=str(env_cache), TF_CPP_MIN_LOG_LEVEL="3")
+    return subprocess.run([sys.executable, "-m", "tf_binmap.cli", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_usage_error_exit_code_and_help(tmp_path, weights_cache):
+    result = run(["segment"], tmp_path, weights_cache)
+    assert result.returncode == 2 and "usage" in result.stderr
+    for command in ("segment", "fit-itq", "features", "convert-weights", "presets"):
+        result = run([command, "--help"], tmp_path, weights_cache)
+        assert result.returncode == 0 and "example" in result.stdout, command
+
+
+def test_presets_lists_the_default(tmp_path, weights_cache):
+    result = run(["presets"], tmp_path, weights_cache)
+    assert result.returncode == 0
+    assert "alexnet_torchvision_lpips (default)" in result.stdout
+
+
+@pytest.fixture
+def mixed_folder(tmp_path):
+    """Valid photos in four flavours plus two bad files."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    photo = skimage.data.astronaut()[::2, ::2]  # 256 x 256 RGB
+    cv2.imwrite(str(folder / "rgb.jpg"), photo[..., ::-1])
+    cv2.imwrite(str(folder / "gray.png"), skimage.data.camera()[::2, ::2])
+    rgba = np.dstack([photo, np.full(photo.shape[:2], 200, np.uint8)])
+    cv2.imwrite(str(folder / "rgba.png"), rgba[..., [2, 1, 0, 3]])
+    cv2.imwrite(str(folder / "deep.png"), (photo[..., ::-1].astype(np.uint16) * 257))
+    jpeg = (folder / "rgb.jpg").read_bytes()
+    (folder / "corrupt.jpg").write_bytes(jpeg[: len(jpeg) // 3])
+    (folder / "notes.png").write_text("this is not a picture")
+    return folder
+
+
+@pytest.mark.network
+def test_segment_reports_bad_files_keeps_good_ones_and_resumes(mixed_folder, tmp_path,
+                                                              weights_cache):
+    out = tmp_path / "out"
+    result = run(["segment", str(mixed_folder), "--out", str(out)], tmp_path, weights_cache)
+    assert result.returncode == 1, result.stderr
+    assert "corrupt.jpg" in result.stderr and "notes.png" in result.stderr
+    assert "4 segmented, 0 already done, 2 failed" in result.stdout
+    for name in ("rgb", "gray", "rgba", "deep"):
+        labels = cv2.imread(str(out / f"{name}.png"), cv2.IMREAD_UNCHANGED)
+        assert labels.dtype == np.uint16 and labels.shape == (256, 256), name
+        assert labels.min() == 0 and len(np.unique(labels)) == labels.max() + 1, name
+        for kind in ("_overlay", "_binary_map"):
+            picture = cv2.imread(str(out / f"{name}{kind}.png"))
+            assert picture.shape == (256, 256, 3), (name, kind)
+    assert not list(out.glob("*.tmp")) and not list(out.glob(".*"))
+
+    # A second run (as after an interruption) skips what is done and rewrites nothing.
+    stamps = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    (out / "gray_overlay.png").unlink()  # as if killed before this one was written
+    result = run(["segment", str(mixed_folder), "--out", str(out)], tmp_path, weights_cache)
+    assert "1 segmented, 3 already done, 2 failed" in result.stdout
+    for name, stamp in stamps.items():
+        if not name.startswith("gray"):
+            assert (out / name).stat().st_mtime_ns == stamp, name
+
+
+@pytest.mark.network
+def test_fit_itq_writes_parameters(tmp_path, weights_cache):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for name in ("astronaut", "coffee", "chelsea"):
+        cv2.imwrite(str(folder / f"{name}.png"), getattr(skimage.data, name)()[..., ::-1])
+    out = tmp_path / "itq.npz"
+    result = run(["fit-itq", "--images", str(folder), "--bits", "4", "--upscale", "1",
+                  "--vectors-per-image", "200", "--out", str(out)], tmp_path, weights_cache)
+    assert result.returncode == 0, result.stderr
+    assert "fitted 4-bit ITQ on 600 conv5 vectors from 3 images" in result.stdout
+    from tf_binmap.hashing.params import load_itq_parameters
+
+    mean, projection = load_itq_parameters(out, bits=4, layer="conv5", dim=256)
+    assert mean.shape == (256,)
+
+
+@pytest.mark.network
+def test_missing_image_is_a_clear_error(tmp_path, weights_cache):
+    result = run(["features", str(tmp_path / "nope.jpg")], tmp_path, weights_cache)
+    assert result.returncode == 1
+    assert "nope.jpg" in result.stderr
