@@ -100,3 +100,31 @@ def test_missing_image_is_a_clear_error(tmp_path, weights_cache):
     result = run(["features", str(tmp_path / "nope.jpg")], tmp_path, weights_cache)
     assert result.returncode == 1
     assert "nope.jpg" in result.stderr
+
+
+@pytest.mark.network
+def test_demo_writes_one_figure_per_photo(tmp_path, weights_cache):
+    out = tmp_path / "demo"
+    result = run(["demo", "--out", str(out)], tmp_path, weights_cache)
+    assert result.returncode == 0, result.stderr
+    for name in ("astronaut", "coffee", "chelsea", "rocket"):
+        assert f"{out / name}.png" in result.stdout
+        figure = cv2.imread(str(out / f"{name}.png"))
+        photo = getattr(skimage.data, name)()
+        # Four panels at the photo's height: image | binary map | superpixels | segments.
+        assert figure.shape[0] == photo.shape[0]
+        assert figure.shape[1] >= 4 * photo.shape[1]
+
+
+@pytest.mark.network
+def test_bench_prints_ratios_and_writes_json(tmp_path, weights_cache):
+    import json
+
+    result = run(["bench", "--size", "241", "321", "--images", "2", "--repeats", "1",
+                  "--json", str(tmp_path / "bench.json")], tmp_path, weights_cache)
+    assert result.returncode == 0, result.stderr
+    assert "| ours (Keras) |" in result.stdout and "| egs alone |" in result.stdout
+    rows = json.loads((tmp_path / "bench.json").read_text())["rows"]
+    assert rows["egs alone"]["x_egs"] == 1.0
+    ours = rows["ours (Keras)"]
+    assert ours["total_ms"] > ours["network_ms"] > 0 and ours["x_egs"] > 0

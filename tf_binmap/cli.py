@@ -52,6 +52,45 @@ def _parser():
     p.add_argument("--out", default="outputs/demo", help="output folder (outputs/demo)")
     _add_segmenter_arguments(p)
 
+    p = add("bench", "per-stage latency of the pipeline beside EGS and SLIC alone",
+            "times decode, network, superpixels and merge per image (median of repeats) "
+            "for the Keras model and, with --tflite, an exported TFLite file; EGS and "
+            "SLIC alone on the same images; ratios are taken within one run\n"
+            "examples:\n  tf-binmap bench\n  tf-binmap bench --size 321 481 --batch 4 "
+            "--tflite saved_models/binmap_conv5.tflite --json bench.json")
+    p.add_argument("--size", type=int, nargs=2, default=(321, 481), metavar=("H", "W"))
+    p.add_argument("--images", type=int, default=4, help="distinct photos (default 4)")
+    p.add_argument("--batch", type=int, default=1)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--tflite", default=None, metavar="PATH", help="also time this export")
+    p.add_argument("--json", default=None, metavar="PATH", help="write the rows as JSON")
+    _add_segmenter_arguments(p)
+
+    p = add("evaluate", "score methods on BSDS500 or MSRC: the paper's table and Figure 4",
+            "method specs: egs:scale=200 | slic:n_segments=400 | binmap:preset="
+            "binmap_conv5,superpixels=slic,n_segments=200,threshold=0\n"
+            "default methods: the paper's table (EGS k=100, SLIC 200, ours on each)\n"
+            "examples:\n  tf-binmap evaluate\n"
+            "  tf-binmap evaluate --curves --out outputs/evaluation/bsds500_val\n"
+            "  tf-binmap evaluate --dataset msrc --methods egs:scale=100 "
+            "binmap:superpixels=egs")
+    p.add_argument("--dataset", default="bsds500",
+                   help="bsds500 (default), msrc or msrc:newseg")
+    p.add_argument("--split", default="val", help="BSDS500 split (default val)")
+    p.add_argument("--data-root", default=None,
+                   help="folder holding BSDS500/ and MSRC_ObjCategImageDatabase_v2/ "
+                   "(default: $TF_BINMAP_DATA or ../shared/data)")
+    p.add_argument("--methods", nargs="+", default=None, help="method specs (see above)")
+    p.add_argument("--curves", action="store_true",
+                   help="sweep every family's parameter and draw figure4.png")
+    p.add_argument("--limit", type=int, default=None, help="first N images only")
+    p.add_argument("--itq", default=None, metavar="PATH",
+                   help="ITQ parameters for the default preset")
+    p.add_argument("--skip-errors", action="store_true",
+                   help="skip (and list) unreadable samples instead of stopping")
+    p.add_argument("--out", default="outputs/evaluation",
+                   help="folder for results.json, table.md, figure4.png")
+
     add("presets", "list the named presets",
         "example:\n  tf-binmap presets")
 
@@ -247,6 +286,44 @@ def _cmd_fit_itq(args):
     return 0
 
 
+def _cmd_bench(args):
+    import json
+
+    from tf_binmap.evaluation.speed import benchmark, format_table, sample_images
+    from tf_binmap.io import atomic_output
+
+    keras_segmenter = _make_segmenter(args)
+    segmenters = {"ours (Keras)": keras_segmenter}
+    if args.tflite:
+        from tf_binmap.export import TFLiteCodeMapper
+        from tf_binmap.segmentation.segmenter import Segmenter
+
+        segmenters["ours (TFLite)"] = Segmenter(
+            TFLiteCodeMapper(args.tflite), superpixel_method=args.superpixels,
+            superpixel_params=keras_segmenter.superpixel_params, threshold=args.threshold)
+    rows = benchmark(segmenters, sample_images(tuple(args.size), args.images),
+                     repeats=args.repeats, batch=args.batch)
+    print(f"{args.size[0]}x{args.size[1]} images, batch {args.batch}, median of "
+          f"{args.repeats} x {args.images} images, ms per image:")
+    print(format_table(rows))
+    if args.json:
+        with atomic_output(args.json) as tmp, open(tmp, "w") as f:
+            json.dump({"size": list(args.size), "batch": args.batch, "rows": rows}, f,
+                      indent=1)
+    return 0
+
+
+def _cmd_evaluate(args):
+    from tf_binmap.evaluation.benchmark import evaluate_command
+
+    dataset, _, flavour = args.dataset.partition(":")
+    result = evaluate_command(
+        dataset=dataset, split=args.split, data_root=args.data_root, methods=args.methods,
+        curves=args.curves, out=args.out, limit=args.limit, quiet=args.quiet,
+        itq_path=args.itq, msrc_flavour=flavour or "gt_bmp", skip_errors=args.skip_errors)
+    return 1 if result.get("n_errors") else 0
+
+
 DEMO_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket")
 
 
@@ -313,7 +390,9 @@ def _cmd_segment(args):
 
 
 COMMANDS = {
+    "bench": _cmd_bench,
     "demo": _cmd_demo,
+    "evaluate": _cmd_evaluate,
     "presets": _cmd_presets,
     "fetch-weights": _cmd_fetch_weights,
     "convert-weights": _cmd_convert_weights,
