@@ -58,7 +58,7 @@ def test_segment_reports_bad_files_keeps_good_ones_and_resumes(mixed_folder, tmp
     result = run(["segment", str(mixed_folder), "--out", str(out)], tmp_path, weights_cache)
     assert result.returncode == 1, result.stderr
     assert "corrupt.jpg" in result.stderr and "notes.png" in result.stderr
-    assert "4 segmented, 0 already done, 2 failed" in result.stdout
+    assert "4 segmented, 0 already done, 2 failed (" in result.stdout
     for name in ("rgb", "gray", "rgba", "deep"):
         labels = cv2.imread(str(out / f"{name}.png"), cv2.IMREAD_UNCHANGED)
         assert labels.dtype == np.uint16 and labels.shape == (256, 256), name
@@ -72,7 +72,7 @@ def test_segment_reports_bad_files_keeps_good_ones_and_resumes(mixed_folder, tmp
     stamps = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
     (out / "gray_overlay.png").unlink()  # as if killed before this one was written
     result = run(["segment", str(mixed_folder), "--out", str(out)], tmp_path, weights_cache)
-    assert "1 segmented, 3 already done, 2 failed" in result.stdout
+    assert "1 segmented, 3 already done, 2 failed (" in result.stdout
     for name, stamp in stamps.items():
         if not name.startswith("gray"):
             assert (out / name).stat().st_mtime_ns == stamp, name
@@ -128,3 +128,38 @@ def test_bench_prints_ratios_and_writes_json(tmp_path, weights_cache):
     assert rows["egs alone"]["x_egs"] == 1.0
     ours = rows["ours (Keras)"]
     assert ours["total_ms"] > ours["network_ms"] > 0 and ours["x_egs"] > 0
+
+
+@pytest.mark.network
+def test_killed_run_resumes_without_rewriting_finished_images(tmp_path, weights_cache):
+    import signal
+    import time
+
+    folder = tmp_path / "many"
+    folder.mkdir()
+    photo = skimage.data.coffee()[::2, ::2]
+    for index in range(12):
+        cv2.imwrite(str(folder / f"img{index:02d}.jpg"), np.roll(photo, 7 * index, 1)[..., ::-1])
+    out = tmp_path / "out"
+    env = dict(os.environ, TF_BINMAP_CACHE=str(weights_cache), TF_CPP_MIN_LOG_LEVEL="3")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tf_binmap.cli", "segment", str(folder), "--out", str(out),
+         "--batch", "1", "--quiet"], env=env)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and process.poll() is None:
+        if len(list(out.glob("img??.png"))) >= 3:
+            process.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.05)
+    process.wait(timeout=60)
+    finished = {p.name: p.stat().st_mtime_ns for p in out.glob("*.png")
+                if all((out / f"{p.stem.split('_')[0]}{k}.png").is_file()
+                       for k in ("", "_overlay", "_binary_map"))}
+    assert finished, "nothing finished before the kill"
+    assert len(list(out.glob("img??.png"))) < 12, "the run ended before it could be killed"
+    # A kill can leave at most a hidden temp file, never a partial output file.
+    result = run(["segment", str(folder), "--out", str(out)], tmp_path, weights_cache)
+    assert result.returncode == 0, result.stderr
+    assert len(list(out.glob("img??.png"))) == 12
+    for name, stamp in finished.items():
+        assert (out / name).stat().st_mtime_ns == stamp, f"{name} was rewritten"

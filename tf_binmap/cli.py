@@ -38,11 +38,19 @@ def _parser():
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="only print errors")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    # The same flags after the subcommand (SUPPRESS keeps the top-level value unless
+    # given there).
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
+                        help="only print errors (no progress bars)")
+    common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                        help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
     def add(name, help, epilog):
         return sub.add_parser(name, help=help, description=help, epilog=epilog,
+                              parents=[common],
                               formatter_class=argparse.RawDescriptionHelpFormatter)
 
     p = add("demo", "segment scikit-image's sample photos and draw what each stage does",
@@ -148,6 +156,8 @@ def _parser():
     p.add_argument("--out", default="outputs/segments", help="output folder")
     _add_segmenter_arguments(p)
     p.add_argument("--redo", action="store_true", help="recompute finished images too")
+    p.add_argument("--batch", type=int, default=4,
+                   help="same-size images per network batch (default 4)")
     return parser
 
 
@@ -349,44 +359,16 @@ def _cmd_demo(args):
 
 
 def _cmd_segment(args):
-    import numpy as np
-    from tqdm.auto import tqdm
-
-    from tf_binmap.io import list_images, read_image_rgb, write_png_atomic
-    from tf_binmap.visualize import boundary_overlay
-    from tf_binmap.hashing.codes import code_map_to_rgb
+    from tf_binmap.io import list_images
+    from tf_binmap.segmentation.batch import segment_files
 
     paths = list_images(args.images)
-    out_dir = Path(args.out)
-    out_dir.mkdir(parents=True, exist_ok=True)
     segmenter = _make_segmenter(args)
-    done = skipped = 0
-    failures = []
-    for path in tqdm(paths, desc="segmenting", unit="image", disable=args.quiet or None):
-        outputs = {kind: out_dir / f"{path.stem}{kind}.png"
-                   for kind in ("", "_overlay", "_binary_map")}
-        if not args.redo and all(p.is_file() for p in outputs.values()):
-            skipped += 1
-            continue
-        try:
-            image = read_image_rgb(path)
-            result = segmenter.segment(image, return_intermediates=True)
-            if result.labels.max() >= 65536:
-                raise ValueError(f"{path}: {result.labels.max() + 1} segments do not fit "
-                                 "a 16-bit PNG")
-            write_png_atomic(outputs[""], result.labels.astype(np.uint16))
-            write_png_atomic(outputs["_overlay"], boundary_overlay(image, result.labels))
-            write_png_atomic(outputs["_binary_map"],
-                             code_map_to_rgb(result.pixel_codes, result.bits))
-            done += 1
-        except (ValueError, OSError) as error:
-            failures.append((path, error))
-            message = str(error)
-            logger.error("%s", message if str(path) in message else f"{path}: {message}")
+    summary = segment_files(segmenter, paths, args.out, batch_size=args.batch,
+                            redo=args.redo, progress=not args.quiet)
     if not args.quiet:
-        print(f"{done} segmented, {skipped} already done, {len(failures)} failed -> "
-              f"{out_dir}")
-    return 1 if failures else 0
+        print(f"{summary} -> {args.out}")
+    return 1 if summary.failures else 0
 
 
 COMMANDS = {
