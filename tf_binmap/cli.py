@@ -99,6 +99,24 @@ def _parser():
     p.add_argument("--out", default="outputs/evaluation",
                    help="folder for results.json, table.md, figure4.png")
 
+    p = add("export", "export a binary-map preset for TF Serving or TFLite / LiteRT",
+            "saved_model writes OUT/PRESET/VERSION/ (TF Serving layout); tflite writes "
+            "OUT/PRESET[_QUANTIZE].tflite (builtin ops only, dynamic input size)\n"
+            "examples:\n  tf-binmap export --format saved_model --out saved_models\n"
+            "  tf-binmap export --format tflite --quantize int8 --out saved_models")
+    p.add_argument("--preset", default=None, help="binary-map preset (default binmap_conv5)")
+    p.add_argument("--format", choices=["saved_model", "tflite"], default="saved_model")
+    p.add_argument("--quantize", choices=["none", "float16", "dynamic", "int8"],
+                   default="none", help="TFLite quantization (default none = float32)")
+    p.add_argument("--out", default="saved_models", help="output folder (saved_models/)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing export of the same name/version")
+    p.add_argument("--weights", default=None, metavar="PATH", help="backbone weights file")
+    p.add_argument("--itq", default=None, metavar="PATH", help="ITQ parameter file")
+    p.add_argument("--version", type=int, default=1, help="SavedModel version (default 1)")
+    p.add_argument("--representative-images", nargs="+", default=None, metavar="IMAGE",
+                   help="int8 calibration images (default: scikit-image's sample photos)")
+
     add("presets", "list the named presets",
         "example:\n  tf-binmap presets")
 
@@ -334,6 +352,18 @@ def _cmd_evaluate(args):
     return 1 if result.get("n_errors") else 0
 
 
+def _cmd_export(args):
+    from tf_binmap.export import export_command
+
+    path = export_command(args.preset, args.format, args.quantize, args.out,
+                          args.overwrite, weights_path=args.weights, itq_path=args.itq,
+                          version=args.version,
+                          representative_images=args.representative_images)
+    if not args.quiet:
+        print(f"exported -> {path}")
+    return 0
+
+
 DEMO_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket")
 
 
@@ -375,6 +405,7 @@ COMMANDS = {
     "bench": _cmd_bench,
     "demo": _cmd_demo,
     "evaluate": _cmd_evaluate,
+    "export": _cmd_export,
     "presets": _cmd_presets,
     "fetch-weights": _cmd_fetch_weights,
     "convert-weights": _cmd_convert_weights,

@@ -252,3 +252,21 @@ def list_images(patterns):
             seen.add(path.resolve())
             unique.append(path)
     return unique
+
+
+def as_image_batch(images):
+    """uint8 RGB (H, W, 3) or (batch, H, W, 3) -> a (batch, H, W, 3) uint8 array, or a
+    ValueError that says what was given."""
+    images = np.asarray(images)
+    if images.ndim == 3:
+        images = images[None]
+    if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
+        raise ValueError("expected uint8 RGB images (batch, H, W, 3), got "
+                         f"{images.dtype} {images.shape}")
+    return images
+
+
+def scaled_size(height, width, factor):
+    """(height, width) resized by ``factor``, rounded, at least 1: the network-input
+    size of an image for a model that upscales by ``factor``."""
+    return (max(1, int(round(height * factor))), max(1, int(round(width * factor))))

@@ -14,6 +14,7 @@ import numpy as np
 import keras
 
 from tf_binmap.hashing.layer import HashingLayer
+from tf_binmap.io import as_image_batch, scaled_size
 from tf_binmap.models.alexnet import AlexNetFCN, feature_geometry, feature_map_size
 from tf_binmap.models.layers import ImagePreprocessing
 
@@ -71,17 +72,11 @@ class BinaryMapModel(keras.Model):
                 feature_map_size(self.backbone.variant, self.feature_layer, w))
 
     def _network_size(self, height, width):
-        return (max(1, int(round(height * self.upscale))),
-                max(1, int(round(width * self.upscale))))
+        return scaled_size(height, width, self.upscale)
 
     def resize_for_network(self, images):
         """uint8 (batch, H, W, 3) -> the batch resized by ``upscale`` (bilinear)."""
-        images = np.asarray(images)
-        if images.ndim == 3:
-            images = images[None]
-        if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
-            raise ValueError("expected uint8 RGB images (batch, H, W, 3), got "
-                             f"{images.dtype} {images.shape}")
+        images = as_image_batch(images)
         if self.upscale == 1.0:
             return images
         h, w = self._network_size(*images.shape[1:3])

@@ -16,6 +16,7 @@ import time
 
 import numpy as np
 
+from tf_binmap.io import as_image_batch, scaled_size
 from tf_binmap.segmentation.merge import (
     code_map_to_pixels, merge_superpixels, superpixel_codes,
 )
@@ -86,8 +87,7 @@ class Segmenter:
     def pixel_codes(self, code_map, image_shape):
         """(h, w) code map -> (H, W) code per image pixel."""
         height, width = image_shape[:2]
-        h_net, w_net = (max(1, int(round(height * self.model.upscale))),
-                        max(1, int(round(width * self.model.upscale))))
+        h_net, w_net = scaled_size(height, width, self.model.upscale)
         stride, offset = self.model.geometry
         return code_map_to_pixels(code_map, (height, width), stride=stride, offset=offset,
                                   mode=self.alignment,
@@ -110,9 +110,9 @@ class Segmenter:
     def segment(self, image, return_intermediates=False):
         """uint8 RGB (H, W, 3) -> int32 (H, W) labels 0..n-1 (or a SegmentationResult)."""
         image = np.asarray(image)
-        if image.ndim != 3 or image.shape[-1] != 3 or image.dtype != np.uint8:
-            raise ValueError("expected a uint8 RGB image of shape (H, W, 3), got "
-                             f"{image.dtype} {image.shape}")
+        if image.ndim != 3:
+            raise ValueError(f"expected one uint8 RGB image (H, W, 3), got {image.shape}")
+        image = as_image_batch(image)[0]
         timings = {}
         start = time.perf_counter()
         code_map = np.asarray(self.model.encode(image[None]))[0]
