@@ -326,7 +326,7 @@ def _cmd_bench(args):
         from tf_binmap.export import TFLiteCodeMapper
         from tf_binmap.segmentation.segmenter import Segmenter
 
-        segmenters["ours (TFLite)"] = Segmenter(
+        segmenters[f"ours (TFLite {Path(args.tflite).stem})"] = Segmenter(
             TFLiteCodeMapper(args.tflite), superpixel_method=args.superpixels,
             superpixel_params=keras_segmenter.superpixel_params, threshold=args.threshold)
     rows = benchmark(segmenters, sample_images(tuple(args.size), args.images),
