@@ -1,0 +1,134 @@
+"""Behaviour of the hierarchical merging (tf_binmap.segmentation.hierarchy)."""
+
+import numpy as np
+import pytest
+
+from tf_binmap.segmentation.hierarchy import (
+    MergeTree, border_statistics, cut, cut_at_level, hierarchical_segmentation, lab_image,
+    merge_hierarchy, pixel_pair_strengths, region_features,
+)
+
+
+def _two_halves(height=24, width=32):
+    image = np.zeros((height, width, 3), np.uint8)
+    image[:, : width // 2] = (200, 30, 30)
+    image[:, width // 2:] = (20, 60, 220)
+    return image
+
+
+def _grid_labels(height=24, width=32, cell=8):
+    """Superpixels: a grid of cell x cell squares, dense labels in raster order."""
+    rows = np.arange(height)[:, None] // cell
+    cols = np.arange(width)[None, :] // cell
+    return (rows * ((width + cell - 1) // cell) + cols).astype(np.int32)
+
+
+def _tree(image, labels, **weights):
+    lab = lab_image(image)
+    features = region_features(labels, colour=lab, strengths=pixel_pair_strengths(lab))
+    return merge_hierarchy(labels, features, **weights)
+
+
+def test_two_flat_halves_end_as_the_two_halves():
+    image = _two_halves()
+    labels = _grid_labels()
+    for weights in (dict(w_colour=1.0), dict(w_colour=0.0, w_boundary=1.0),
+                    dict(w_colour=1.0, w_boundary=1.0, size_power=0.5)):
+        segments = cut(_tree(image, labels, **weights), 2)
+        assert segments.dtype == np.int32
+        assert np.array_equal(np.unique(segments), [0, 1])
+        assert np.all(segments[:, :16] == segments[0, 0])
+        assert np.all(segments[:, 16:] == segments[0, -1])
+        assert segments[0, 0] != segments[0, -1]
+
+
+def test_full_pipeline_on_two_halves():
+    tree = hierarchical_segmentation(_two_halves(48, 64), egs_scale=10, w_boundary=1.0)
+    segments = cut(tree, 2)
+    assert np.all(segments[:, :32] == segments[0, 0]) and np.all(segments[:, 32:] == segments[0, -1])
+    assert segments[0, 0] != segments[0, -1]
+
+
+def test_cut_gives_exactly_n_dense_segments_for_every_n():
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (24, 32, 3), dtype=np.uint8)
+    labels = _grid_labels()
+    n_leaves = int(labels.max()) + 1
+    code = rng.normal(size=(24, 32, 4))
+    lab = lab_image(image)
+    features = region_features(labels, colour=lab, code=code, strengths=pixel_pair_strengths(lab))
+    tree = merge_hierarchy(labels, features, w_colour=1.0, w_code=2.0, w_boundary=1.0, size_power=0.3)
+    assert isinstance(tree, MergeTree)
+    assert tree.n_leaves == n_leaves and tree.min_segments == 1
+    assert len(tree.merges) == n_leaves - 1
+    assert np.all(np.diff(tree.levels) >= 0)
+    previous = None
+    for n in range(1, n_leaves + 1):
+        segments = cut(tree, n)
+        assert segments.dtype == np.int32 and segments.shape == labels.shape
+        assert np.array_equal(np.unique(segments), np.arange(n))
+        # Each segment is a union of whole superpixels.
+        for leaf in range(n_leaves):
+            assert np.unique(segments[labels == leaf]).size == 1
+        if previous is not None:  # nested: a finer cut refines the coarser one
+            for region in range(n):
+                assert np.unique(previous[segments == region]).size == 1
+        previous = segments
+    assert np.array_equal(cut(tree, n_leaves), labels)
+    assert np.array_equal(cut(tree, 0), cut(tree, 1))
+    assert np.array_equal(cut(tree, 10 ** 6), labels)
+
+
+def test_cut_at_level_matches_cut_by_count():
+    rng = np.random.default_rng(1)
+    image = rng.integers(0, 256, (24, 32, 3), dtype=np.uint8)
+    labels = _grid_labels()
+    tree = _tree(image, labels, w_colour=1.0)
+    for k in range(len(tree.merges)):
+        n = tree.n_leaves - k - 1
+        level = tree.levels[k]
+        if k + 1 < len(tree.levels) and tree.levels[k + 1] == level:
+            continue  # ties: the level cut also takes the tied merges
+        assert np.array_equal(cut_at_level(tree, level), cut(tree, n))
+    assert np.array_equal(cut_at_level(tree, -np.inf), labels)
+
+
+def test_merge_order_is_deterministic():
+    rng = np.random.default_rng(2)
+    image = rng.integers(0, 4, (24, 32, 3), dtype=np.uint8)  # many equal distances (ties)
+    labels = _grid_labels()
+    first = _tree(image, labels, w_colour=1.0, w_boundary=0.5)
+    second = _tree(image.copy(), labels.copy(), w_colour=1.0, w_boundary=0.5)
+    assert np.array_equal(first.merges, second.merges)
+    assert np.array_equal(first.distances, second.distances)
+
+
+def test_merged_features_are_area_weighted_means():
+    # Three vertical strips; values 0, 0, 30 in L: the first two merge first, and the
+    # distance of the last merge is that of the area-weighted means (0 vs 30 -> 30).
+    labels = np.repeat(np.array([[0] * 4 + [1] * 8 + [2] * 4]), 4, axis=0).astype(np.int32)
+    colour = np.zeros(labels.shape + (3,))
+    colour[labels == 2, 0] = 30.0
+    features = region_features(labels, colour=colour)
+    tree = merge_hierarchy(labels, features, w_colour=1.0)
+    assert tree.merges[0].tolist() == [0, 1]
+    assert tree.distances.tolist() == [0.0, 30.0]
+
+
+def test_border_statistics_counts_pixel_pairs():
+    labels = np.array([[0, 0, 1], [0, 2, 1]], np.int32)
+    edges, lengths, sums = border_statistics(labels)
+    assert edges.tolist() == [[0, 1], [0, 2], [1, 2]]
+    assert lengths.tolist() == [1.0, 2.0, 1.0]
+    assert sums.tolist() == [0.0, 0.0, 0.0]
+
+
+def test_bad_inputs_are_refused():
+    labels = _grid_labels()
+    with pytest.raises(ValueError):
+        region_features(labels.astype(float))
+    with pytest.raises(ValueError):
+        region_features(labels, colour=np.zeros((3, 3, 3)))
+    features = region_features(labels[:8, :8])
+    with pytest.raises(ValueError):
+        merge_hierarchy(labels, features)
