@@ -72,6 +72,7 @@ def test_segment_reports_bad_files_keeps_good_ones_and_resumes(mixed_folder, tmp
     stamps = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
     (out / "gray_overlay.png").unlink()  # as if killed before this one was written
     result = run(["segment", str(mixed_folder), "--out", str(out)], tmp_path, weights_cache)
+    assert result.returncode == 1, result.stderr  # the two bad files are still bad
     assert "1 segmented, 3 already done, 2 failed (" in result.stdout
     for name, stamp in stamps.items():
         if not name.startswith("gray"):
@@ -163,3 +164,54 @@ def test_killed_run_resumes_without_rewriting_finished_images(tmp_path, weights_
     assert len(list(out.glob("img??.png"))) == 12
     for name, stamp in finished.items():
         assert (out / name).stat().st_mtime_ns == stamp, f"{name} was rewritten"
+
+
+@pytest.mark.network
+def test_segment_refuses_clashing_names_other_settings_and_misfit_flags(tmp_path,
+                                                                       weights_cache):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    photo = skimage.data.chelsea()[::2, ::2, ::-1]
+    cv2.imwrite(str(folder / "cat.jpg"), photo)
+    cv2.imwrite(str(folder / "cat.png"), photo)  # same stem: same output names
+    cv2.imwrite(str(folder / "dog.png"), photo)
+    out = tmp_path / "out"
+    result = run(["segment", str(folder), "--out", str(out)], tmp_path, weights_cache)
+    assert result.returncode == 1
+    assert "1 segmented, 0 already done, 2 failed (" in result.stdout
+    assert "would also be written for" in result.stderr
+    assert (out / "dog.png").is_file() and not (out / "cat.png").exists()
+
+    # The same folder with other settings is refused, not silently reused.
+    result = run(["segment", str(folder / "dog.png"), "--out", str(out),
+                  "--superpixels", "slic"], tmp_path, weights_cache)
+    assert result.returncode == 1 and "made with other settings" in result.stderr
+    result = run(["segment", str(folder / "dog.png"), "--out", str(out),
+                  "--superpixels", "slic", "--redo"], tmp_path, weights_cache)
+    assert result.returncode == 0 and "1 segmented" in result.stdout
+
+    # Flags of the other superpixel method, bad values, nothing to do.
+    result = run(["segment", str(folder), "--out", str(out), "--n-segments", "50"],
+                 tmp_path, weights_cache)
+    assert result.returncode == 2 and "--n-segments is a SLIC setting" in result.stderr
+    result = run(["segment", str(folder), "--batch", "0"], tmp_path, weights_cache)
+    assert result.returncode == 2 and "must be > 0" in result.stderr
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = run(["segment", str(empty)], tmp_path, weights_cache)
+    assert result.returncode == 1 and "no images found" in result.stderr
+
+
+@pytest.mark.data
+def test_evaluate_dataset_option_reaches_the_reader(tmp_path, weights_cache):
+    from tf_binmap.evaluation.datasets import default_data_root
+
+    if default_data_root() is None:
+        pytest.skip("../shared/data is not here")
+    result = run(["evaluate", "--dataset", "bsds500:nosuch", "--methods", "egs",
+                  "--limit", "1", "--out", str(tmp_path)], tmp_path, weights_cache)
+    assert result.returncode == 1 and "nosuch" in result.stderr
+    result = run(["evaluate", "--dataset", "bsds500:train", "--methods", "egs:scale=200",
+                  "--limit", "2", "--out", str(tmp_path / "train")], tmp_path, weights_cache)
+    assert result.returncode == 0, result.stderr
+    assert "split='train'" in result.stdout

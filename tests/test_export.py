@@ -328,8 +328,7 @@ def test_codes_agreement_counts_bits():
 @pytest.mark.slow
 @pytest.mark.network
 def test_default_preset_exports_agree(weights_cache, lpips_checkpoint, tmp_path):
-    if not (ITQ_DIR / "binmap_conv5.npz").is_file():
-        pytest.skip("tf_binmap/itq_params/binmap_conv5.npz is not there yet")
+    assert (ITQ_DIR / "binmap_conv5.npz").is_file()  # package data of the default
     with pytest.raises(ValueError, match="tflite only"):
         export_command("binmap_conv5", "saved_model", "int8", tmp_path, False)
     path = export_command("binmap_conv5", "tflite", "none", tmp_path, False)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 import textwrap
 from pathlib import Path
@@ -19,8 +18,26 @@ class CommandError(Exception):
     """A failure to report to the user in one line (exit code 1)."""
 
 
-def _quiet_tensorflow():
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+class UsageError(Exception):
+    """Options that do not fit together (exit code 2, like argparse's own errors)."""
+
+
+def _positive(kind):
+    def parse(text):
+        value = kind(text)
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+        return value
+
+    parse.__name__ = kind.__name__
+    return parse
+
+
+def _non_negative_int(text):
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
 
 
 def _parser():
@@ -83,7 +100,8 @@ def _parser():
             "  tf-binmap evaluate --dataset msrc --methods egs:scale=100 "
             "binmap:superpixels=egs")
     p.add_argument("--dataset", default="bsds500",
-                   help="bsds500 (default), msrc or msrc:newseg")
+                   help="bsds500 (default; bsds500:train for another split), msrc or "
+                   "msrc:newseg")
     p.add_argument("--split", default="val", help="BSDS500 split (default val)")
     p.add_argument("--data-root", default=None,
                    help="folder holding BSDS500/ and MSRC_ObjCategImageDatabase_v2/ "
@@ -174,7 +192,7 @@ def _parser():
     p.add_argument("--out", default="outputs/segments", help="output folder")
     _add_segmenter_arguments(p)
     p.add_argument("--redo", action="store_true", help="recompute finished images too")
-    p.add_argument("--batch", type=int, default=4,
+    p.add_argument("--batch", type=_positive(int), default=4,
                    help="same-size images per network batch (default 4)")
     return parser
 
@@ -184,10 +202,11 @@ def _add_segmenter_arguments(p):
     p.add_argument("--weights", default=None, metavar="PATH", help="backbone weights file")
     p.add_argument("--itq", default=None, metavar="PATH", help="ITQ parameter file")
     p.add_argument("--superpixels", default="egs", choices=["egs", "slic"])
-    p.add_argument("--scale", type=float, default=None, help="EGS scale (default 100)")
-    p.add_argument("--n-segments", type=int, default=None,
+    p.add_argument("--scale", type=_positive(float), default=None,
+                   help="EGS scale (default 100)")
+    p.add_argument("--n-segments", type=_positive(int), default=None,
                    help="SLIC segments (default 200)")
-    p.add_argument("--threshold", type=int, default=0,
+    p.add_argument("--threshold", type=_non_negative_int, default=0,
                    help="merge neighbours whose codes differ in <= this many bits (0)")
 
 
@@ -196,8 +215,14 @@ def _make_segmenter(args):
 
     params = {}
     if args.scale is not None:
+        if args.superpixels != "egs":
+            raise UsageError("--scale is an EGS setting; with --superpixels slic use "
+                             "--n-segments")
         params["scale"] = args.scale
     if args.n_segments is not None:
+        if args.superpixels != "slic":
+            raise UsageError("--n-segments is a SLIC setting; add --superpixels slic, or "
+                             "use --scale for EGS")
         params["n_segments"] = args.n_segments
     return Segmenter.from_preset(args.preset, weights_path=args.weights, itq_path=args.itq,
                                  superpixel_method=args.superpixels,
@@ -299,7 +324,7 @@ def _cmd_fit_itq(args):
     chunks = list(extract_feature_sample(
         backbone, layer, readable(), upscale=upscale,
         vectors_per_image=args.vectors_per_image, seed=args.seed,
-        progress=not args.quiet))
+        progress=not args.quiet, total=len(paths)))
     result = fit_itq(chunks, bits, iterations=args.iterations, seed=args.seed)
     save_itq_parameters(
         args.out, result, layer=layer, bits=bits, upscale=upscale,
@@ -344,21 +369,23 @@ def _cmd_bench(args):
 def _cmd_evaluate(args):
     from tf_binmap.evaluation.benchmark import evaluate_command
 
-    dataset, _, flavour = args.dataset.partition(":")
+    # "bsds500:train" and "msrc:newseg" are understood by the harness itself.
     result = evaluate_command(
-        dataset=dataset, split=args.split, data_root=args.data_root, methods=args.methods,
-        curves=args.curves, out=args.out, limit=args.limit, quiet=args.quiet,
-        itq_path=args.itq, msrc_flavour=flavour or "gt_bmp", skip_errors=args.skip_errors)
+        dataset=args.dataset, split=args.split, data_root=args.data_root,
+        methods=args.methods, curves=args.curves, out=args.out, limit=args.limit,
+        quiet=args.quiet, itq_path=args.itq, skip_errors=args.skip_errors)
     return 1 if result.get("n_errors") else 0
 
 
 def _cmd_export(args):
     from tf_binmap.export import export_command
+    from tf_binmap.io import list_images
 
+    representative = (list_images(args.representative_images)
+                      if args.representative_images else None)
     path = export_command(args.preset, args.format, args.quantize, args.out,
                           args.overwrite, weights_path=args.weights, itq_path=args.itq,
-                          version=args.version,
-                          representative_images=args.representative_images)
+                          version=args.version, representative_images=representative)
     if not args.quiet:
         print(f"exported -> {path}")
     return 0
@@ -393,6 +420,8 @@ def _cmd_segment(args):
     from tf_binmap.segmentation.batch import segment_files
 
     paths = list_images(args.images)
+    if not paths:
+        raise CommandError(f"no images found in {' '.join(args.images)}")
     segmenter = _make_segmenter(args)
     summary = segment_files(segmenter, paths, args.out, batch_size=args.batch,
                             redo=args.redo, progress=not args.quiet)
@@ -423,9 +452,12 @@ def main(argv=None):
                                                 else logging.INFO),
         format="%(levelname)s: %(message)s",
     )
-    _quiet_tensorflow()
     try:
         return COMMANDS[args.command](args)
+    except UsageError as error:
+        parser.print_usage(sys.stderr)
+        logger.error("%s", error)
+        return 2
     except (CommandError, ValueError, OSError) as error:
         logger.error("%s", error)
         return 1

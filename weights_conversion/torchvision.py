@@ -31,9 +31,12 @@ def read_state_dict(path):
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises many types for a bad file
+        # torch's own message suggests weights_only=False, i.e. running the file's
+        # code; we never do that, so only its first line is kept.
+        reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else ""
         raise ConversionError(
             f"{path} is not a readable PyTorch state dict ({type(error).__name__}: "
-            f"{str(error)[:200]}); expected torchvision's alexnet-owt-7be5be79.pth"
+            f"{reason}); expected torchvision's alexnet-owt-7be5be79.pth"
         ) from error
     if isinstance(state, dict) and "state_dict" in state:
         state = state["state_dict"]

@@ -151,9 +151,16 @@ def test_real_lpips_weights_match_torch_on_a_photo(lpips_checkpoint, photo):
 
 
 @pytest.mark.network
-def test_preset_without_fc_weights_refuses_conv7(weights_cache):
+def test_preset_without_fc_weights_refuses_conv6_but_gives_pool5(weights_cache):
     with pytest.raises(ValueError, match="weights up to conv5 only"):
         AlexNetFCN.from_preset("alexnet_torchvision_lpips", feature_layers=("conv7",))
+    with pytest.raises(ValueError, match=r"cannot give \['conv6'\]"):
+        AlexNetFCN.from_preset("alexnet_torchvision_lpips", feature_layers=("conv6",))
+    # The README's example: pool5 needs only conv1-conv5.
+    model = AlexNetFCN.from_preset("alexnet_torchvision_lpips",
+                                   feature_layers=("conv5", "pool5"))
+    maps = model(model.preprocess(np.zeros((2, 321, 481, 3), np.uint8)))
+    assert maps["conv5"].shape == (2, 19, 29, 256) and maps["pool5"].shape == (2, 9, 14, 256)
 
 
 def test_unknown_preset_lists_the_presets():

@@ -76,6 +76,12 @@ def test_itq_parameter_files_check_what_they_are_for(tmp_path):
     with pytest.raises(ITQParameterError, match="fitted on conv5 features, the model "
                                                 "uses conv7"):
         load_itq_parameters(path, layer="conv7")
+    fitted_x1 = save_itq_parameters(tmp_path / "x1.npz", result, layer="conv5", bits=8,
+                                    upscale=1.0, backbone="alexnet_torchvision_lpips")
+    with pytest.raises(ITQParameterError, match=r"upscaled x1, the model upscales x2"):
+        load_itq_parameters(fitted_x1, upscale=2.0)
+    with pytest.raises(ITQParameterError, match="the model's backbone is alexnet_caffe"):
+        load_itq_parameters(fitted_x1, backbone="alexnet_caffe_bvlc")
     junk = tmp_path / "junk.npz"
     junk.write_bytes(b"garbage")
     with pytest.raises(ITQParameterError, match="junk.npz is not an ITQ parameter file"):

@@ -33,9 +33,11 @@ def save_itq_parameters(path, result, **metadata):
     return path
 
 
-def load_itq_parameters(path, bits=None, layer=None, dim=None):
+def load_itq_parameters(path, bits=None, layer=None, dim=None, upscale=None,
+                        backbone=None):
     """-> (mean (d,), projection (d, bits)) float32, checked against what the caller
-    expects (bit count, feature layer, feature dimension)."""
+    expects (bit count, feature layer, feature dimension, and, where the file records
+    them, the input upscale and the backbone preset it was fitted with)."""
     path = Path(path)
     if not path.is_file():
         raise ITQParameterError(
@@ -64,6 +66,13 @@ def load_itq_parameters(path, bits=None, layer=None, dim=None):
     if layer is not None and metadata.get("layer") not in (None, layer):
         raise ITQParameterError(f"{path} was fitted on {metadata['layer']} features, "
                                 f"the model uses {layer}")
+    if upscale is not None and metadata.get("upscale") not in (None, upscale):
+        raise ITQParameterError(
+            f"{path} was fitted on features of images upscaled x{metadata['upscale']:g}, "
+            f"the model upscales x{upscale:g}; fit it again with --upscale {upscale:g}")
+    if backbone is not None and metadata.get("backbone") not in (None, backbone):
+        raise ITQParameterError(f"{path} was fitted on {metadata['backbone']} features, "
+                                f"the model's backbone is {backbone}")
     return mean, projection
 
 
@@ -73,15 +82,17 @@ def read_itq_metadata(path):
 
 
 def extract_feature_sample(backbone, layer, images, upscale=1.0, vectors_per_image=1000,
-                           seed=0, progress=True):
+                           seed=0, progress=True, total=None):
     """Yield a seeded random sample of ``vectors_per_image`` feature vectors (n, d)
-    of ``layer`` from each image of ``images`` (an iterable of (name, uint8 RGB))."""
+    of ``layer`` from each image of ``images`` (an iterable of (name, uint8 RGB),
+    read lazily; ``total`` sizes the progress bar)."""
     import cv2
     from tqdm.auto import tqdm
 
     rng = np.random.default_rng(seed)
-    items = list(images) if not hasattr(images, "__len__") else images
-    for name, image in tqdm(items, desc=f"{layer} features", unit="image",
+    if total is None and hasattr(images, "__len__"):
+        total = len(images)
+    for name, image in tqdm(images, desc=f"{layer} features", unit="image", total=total,
                             disable=not progress or None):
         if upscale != 1.0:
             h, w = image.shape[:2]

@@ -106,8 +106,7 @@ class BinaryMapModel(keras.Model):
         spec = get_binary_map_preset(preset)
         backbone = AlexNetFCN.from_preset(spec.backbone, feature_layers=(spec.layer,),
                                           weights_path=weights_path)
-        mean, projection = load_itq_parameters(itq_path or spec.itq_path(),
-                                               bits=spec.bits, layer=spec.layer)
+        mean, projection = load_itq_parameters(itq_path or spec.itq_path(), spec)
         hashing = HashingLayer(spec.bits, mean=mean, projection=projection,
                                output_mode="codes", name="hashing")
         return cls(backbone, hashing, upscale=spec.upscale, name=spec.name, **kwargs)

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
+import json
 import logging
+import re
 import time
 from pathlib import Path
 
 import numpy as np
 
-from tf_binmap.io import read_image_rgb, write_png_atomic
+from tf_binmap.io import atomic_output, read_image_rgb, write_png_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -56,30 +58,97 @@ def _write_outputs(outputs, image, labels, pixel_codes, bits):
     write_png_atomic(outputs[""], labels.astype(np.uint16))
 
 
+SETTINGS_FILE = "tf_binmap_segment.json"
+_TEMP_FILE = re.compile(r"^\..+\.[0-9a-f]{12}\.tmp(\.\w+)?$")
+
+
+def segmenter_settings(segmenter):
+    """What determines the outputs: a finished image is only reused under the same."""
+    model = segmenter.model
+    return {
+        "model": getattr(model, "name", type(model).__name__), "bits": int(model.bits),
+        "upscale": float(model.upscale),
+        "superpixels": segmenter.superpixel_method,
+        "superpixel_params": {k: float(v) for k, v in
+                              sorted(segmenter.superpixel_params.items())},
+        "threshold": segmenter.threshold, "alignment": segmenter.alignment,
+        "absorb_single_neighbour": segmenter.absorb_single_neighbour,
+    }
+
+
+def _check_settings(out_dir, settings, redo):
+    """Refuse to resume into a folder made with other settings (unless ``redo``)."""
+    path = out_dir / SETTINGS_FILE
+    previous = None
+    if path.is_file():
+        try:
+            previous = json.loads(path.read_text())
+        except ValueError:
+            previous = "unreadable"
+        if previous != settings and not redo:
+            raise ValueError(
+                f"{out_dir} holds outputs made with other settings ({path}: {previous}); "
+                "choose another --out folder, or pass --redo to recompute everything "
+                "with the current settings"
+            )
+    if previous != settings:
+        with atomic_output(path) as tmp:
+            Path(tmp).write_text(json.dumps(settings, indent=1) + "\n")
+
+
+def _colliding_outputs(paths, out_dir):
+    """{path: message} for inputs whose output files another input also writes
+    (``a/x.jpg`` and ``b/x.png``, or ``x.jpg`` and ``x_overlay.jpg``)."""
+    owners = {}
+    for path in paths:
+        for output in output_paths(out_dir, path).values():
+            owners.setdefault(output.name, []).append(path)
+    clashes = {}
+    for name, owner_paths in owners.items():
+        if len(owner_paths) > 1:
+            for path in owner_paths:
+                others = ", ".join(str(p) for p in owner_paths if p != path)
+                clashes[path] = (f"{path}: its output {name} would also be written for "
+                                 f"{others}; rename one of them or segment them into "
+                                 "different --out folders")
+    return clashes
+
+
 def segment_files(segmenter, paths, out_dir, batch_size=4, redo=False, progress=True,
                   prefetch=8, workers=2):
     """Segment ``paths`` into ``out_dir``; returns a BatchSummary.
 
     Writes ``NAME.png`` (uint16 labels 0..n-1), ``NAME_overlay.png`` and
-    ``NAME_binary_map.png`` per image.
+    ``NAME_binary_map.png`` per image, and the settings used in
+    ``tf_binmap_segment.json`` (a later run into the same folder must use the same
+    settings, or ``redo``).
     """
     from tqdm.auto import tqdm
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    _check_settings(out_dir, segmenter_settings(segmenter), redo)
+    for stale in out_dir.iterdir():  # temp files of a run that was killed
+        if _TEMP_FILE.match(stale.name):
+            stale.unlink(missing_ok=True)
     summary = BatchSummary()
-    todo = []
-    for path in paths:
-        if not redo and all(p.is_file() for p in output_paths(out_dir, path).values()):
-            summary.skipped += 1
-        else:
-            todo.append(Path(path))
 
     def fail(path, error):
         message = str(error)
         message = message if str(path) in message else f"{path}: {message}"
         summary.failures.append((path, message))
         logger.error("%s", message)
+
+    paths = [Path(p) for p in paths]
+    clashes = _colliding_outputs(paths, out_dir)
+    todo = []
+    for path in paths:
+        if path in clashes:
+            fail(path, clashes[path])
+        elif not redo and all(p.is_file() for p in output_paths(out_dir, path).values()):
+            summary.skipped += 1
+        else:
+            todo.append(path)
 
     def flush(group, bar):
         if not group:
