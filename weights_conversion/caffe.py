@@ -27,7 +27,7 @@ from google.protobuf.message import DecodeError
 
 from weights_conversion import caffe_proto
 from weights_conversion.common import (
-    ConversionError, conv_oihw_to_hwio, fc6_to_conv6, fc7_to_conv7,
+    CAFFE_TO_KERAS_NAMES, ConversionError, conv_oihw_to_hwio, fc6_to_conv6, fc7_to_conv7,
 )
 
 __all__ = [
@@ -48,8 +48,6 @@ CAFFE_ALEXNET_SHAPES = {
     "fc6": ((4096, 9216), (4096,)),
     "fc7": ((4096, 4096), (4096,)),
 }
-_KERAS_NAMES = {"conv1": "conv1", "conv2": "conv2", "conv3": "conv3", "conv4": "conv4",
-                "conv5": "conv5", "fc6": "conv6", "fc7": "conv7"}
 
 _EXPECTED_FILE = "expected bvlc_alexnet.caffemodel"
 
@@ -273,7 +271,7 @@ def caffe_blobs_to_keras(blobs, source="<blobs>", include_fc=True):
             kernel = fc7_to_conv7(weight)
         else:
             kernel = conv_oihw_to_hwio(weight)
-        weights[_KERAS_NAMES[name]] = (kernel, np.ascontiguousarray(bias, np.float32))
+        weights[CAFFE_TO_KERAS_NAMES[name]] = (kernel, np.ascontiguousarray(bias, np.float32))
     return weights
 
 

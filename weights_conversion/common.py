@@ -12,6 +12,11 @@ import numpy as np
 from tf_binmap.weights import WeightsError, expected_weight_shapes, save_named_weights
 
 
+# Caffe layer names (also caffe-tensorflow's) -> the Keras model's layer names.
+CAFFE_TO_KERAS_NAMES = {"conv1": "conv1", "conv2": "conv2", "conv3": "conv3",
+                        "conv4": "conv4", "conv5": "conv5", "fc6": "conv6", "fc7": "conv7"}
+
+
 class ConversionError(WeightsError):
     """A source weights file that cannot be converted (names the file and the layer)."""
 

@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 from numpy.lib import format as npy_format
 
-from weights_conversion.common import ConversionError
+from weights_conversion.common import CAFFE_TO_KERAS_NAMES, ConversionError
 
 __all__ = [
     "CAFFE_TF_ALEXNET_SHAPES",
@@ -55,8 +55,6 @@ CAFFE_TF_ALEXNET_SHAPES = {
     "fc6": ((9216, 4096), (4096,)),
     "fc7": ((4096, 4096), (4096,)),
 }
-_KERAS_NAMES = {"conv1": "conv1", "conv2": "conv2", "conv3": "conv3", "conv4": "conv4",
-                "conv5": "conv5", "fc6": "conv6", "fc7": "conv7"}
 _EXPECTED_FILE = "expected caffe-tensorflow's bvlc_alexnet.npy"
 
 
@@ -222,7 +220,7 @@ def read_alexnet_npy(path, include_fc=True):
             kernel = w.reshape(1, 1, 4096, 4096)  # (in, out)
         else:
             kernel = w  # already (kh, kw, in / groups, out)
-        weights[_KERAS_NAMES[name]] = (np.ascontiguousarray(kernel),
+        weights[CAFFE_TO_KERAS_NAMES[name]] = (np.ascontiguousarray(kernel),
                                        np.ascontiguousarray(b, np.float32))
     return weights
 
