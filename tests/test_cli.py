@@ -215,3 +215,15 @@ def test_evaluate_dataset_option_reaches_the_reader(tmp_path, weights_cache):
                   "--limit", "2", "--out", str(tmp_path / "train")], tmp_path, weights_cache)
     assert result.returncode == 0, result.stderr
     assert "split='train'" in result.stdout
+
+
+@pytest.mark.network
+def test_segment_with_the_hierarchy_gives_the_asked_count(tmp_path, weights_cache):
+    image = tmp_path / "cat.png"
+    cv2.imwrite(str(image), skimage.data.chelsea()[::2, ::2, ::-1])
+    out = tmp_path / "out"
+    result = run(["segment", str(image), "--out", str(out), "--merge", "hierarchy",
+                  "--segments", "30"], tmp_path, weights_cache)
+    assert result.returncode == 0, result.stderr
+    labels = cv2.imread(str(out / "cat.png"), cv2.IMREAD_UNCHANGED)
+    assert len(np.unique(labels)) == 30 and labels.max() == 29

@@ -208,6 +208,11 @@ def _add_segmenter_arguments(p):
                    help="SLIC segments (default 200)")
     p.add_argument("--threshold", type=_non_negative_int, default=0,
                    help="merge neighbours whose codes differ in <= this many bits (0)")
+    p.add_argument("--merge", choices=["codes", "hierarchy"], default="codes",
+                   help="codes: equal-code neighbours merged (the paper, default); "
+                   "hierarchy: colour + borders + soft codes, cut at --segments")
+    p.add_argument("--segments", type=_positive(int), default=100,
+                   help="segments per image with --merge hierarchy (default 100)")
 
 
 def _make_segmenter(args):
@@ -226,7 +231,8 @@ def _make_segmenter(args):
         params["n_segments"] = args.n_segments
     return Segmenter.from_preset(args.preset, weights_path=args.weights, itq_path=args.itq,
                                  superpixel_method=args.superpixels,
-                                 superpixel_params=params, threshold=args.threshold)
+                                 superpixel_params=params, threshold=args.threshold,
+                                 merge=args.merge, n_segments=args.segments)
 
 
 def _cmd_presets(args):

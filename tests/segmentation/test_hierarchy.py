@@ -132,3 +132,21 @@ def test_bad_inputs_are_refused():
     features = region_features(labels[:8, :8])
     with pytest.raises(ValueError):
         merge_hierarchy(labels, features)
+
+
+@pytest.mark.network
+def test_segmenter_hierarchy_mode_gives_the_requested_count(weights_cache, photo):
+    from tf_binmap.segmentation.segmenter import Segmenter
+
+    segmenter = Segmenter.from_preset("binmap_conv5", merge="hierarchy", n_segments=40)
+    image = photo[:241, :321]
+    result = segmenter.segment(image, return_intermediates=True)
+    assert result.labels.shape == image.shape[:2] and result.labels.dtype == np.int32
+    assert result.labels.max() + 1 == 40 and len(np.unique(result.labels)) == 40
+    assert result.superpixels.max() + 1 > 40  # cut from finer EGS leaves
+    assert result.pixel_codes.shape == image.shape[:2]
+    with pytest.raises(ValueError, match="merge must be 'codes' or 'hierarchy'"):
+        Segmenter(segmenter.model, merge="tree")
+    with pytest.raises(ValueError, match="needs the real-valued projections"):
+        Segmenter(type("Runner", (), {"bits": 8, "upscale": 2.0, "geometry": (16, 15),
+                                      "encode": None})(), merge="hierarchy")

@@ -73,6 +73,10 @@ def segmenter_settings(segmenter):
                               sorted(segmenter.superpixel_params.items())},
         "threshold": segmenter.threshold, "alignment": segmenter.alignment,
         "absorb_single_neighbour": segmenter.absorb_single_neighbour,
+        "merge": segmenter.merge_mode,
+        **({"n_segments": segmenter.n_segments,
+            "hierarchy": {k: float(v) for k, v in segmenter.hierarchy_params.items()}}
+           if segmenter.merge_mode == "hierarchy" else {}),
     }
 
 
@@ -152,6 +156,17 @@ def segment_files(segmenter, paths, out_dir, batch_size=4, redo=False, progress=
 
     def flush(group, bar):
         if not group:
+            return
+        if segmenter.merge_mode != "codes":  # one image at a time, through segment()
+            for path, image in group:
+                try:
+                    result = segmenter.segment(image, return_intermediates=True)
+                    _write_outputs(output_paths(out_dir, path), image, result.labels,
+                                   result.pixel_codes, segmenter.bits)
+                    summary.done += 1
+                except (ValueError, OSError) as error:
+                    fail(path, error)
+                bar.update(1)
             return
         try:
             code_maps = np.asarray(segmenter.model.encode(np.stack([im for _, im in group])))

@@ -50,15 +50,30 @@ class Segmenter:
             field centre is nearest) or ``"block"`` (the paper's plain block copy).
         absorb_single_neighbour: the authors' extra step (superpixels with a single
             neighbour are merged into it).
+        merge: ``"codes"`` (the paper: equal-code neighbours merged) or
+            ``"hierarchy"`` (beyond the paper, docs/ABLATIONS.md: fine EGS leaves merged
+            greedily on colour, border strength and the soft CNN codes, cut at
+            ``n_segments``; needs a model with ``projections``, i.e. Keras).
+        n_segments: segments per image for ``merge="hierarchy"``.
+        hierarchy_params: keyword arguments of ``hierarchical_segmentation`` (default:
+            the weights tuned on BSDS500 val).
     """
 
+    HIERARCHY_DEFAULTS = {"egs_scale": 50, "egs_sigma": 0.8, "egs_min_size": 20,
+                          "w_colour": 1.0, "w_code": 3.0, "w_boundary": 2.0}
+
     def __init__(self, model=None, superpixel_method="egs", superpixel_params=None,
-                 threshold=0, alignment="center", absorb_single_neighbour=False):
+                 threshold=0, alignment="center", absorb_single_neighbour=False,
+                 merge="codes", n_segments=100, hierarchy_params=None):
         if superpixel_method not in SUPERPIXEL_METHODS:
             raise ValueError(f"unknown superpixel method {superpixel_method!r}; choose "
                              f"from {sorted(SUPERPIXEL_METHODS)}")
         if alignment not in ("center", "block"):
             raise ValueError(f"alignment must be 'center' or 'block', got {alignment!r}")
+        if merge not in ("codes", "hierarchy"):
+            raise ValueError(f"merge must be 'codes' or 'hierarchy', got {merge!r}")
+        if merge == "hierarchy" and int(n_segments) < 1:
+            raise ValueError(f"n_segments must be >= 1, got {n_segments}")
         if model is None:
             from tf_binmap.models.binary_map import BinaryMapModel
             from tf_binmap.presets import DEFAULT_BINARY_MAP_PRESET
@@ -70,6 +85,12 @@ class Segmenter:
         self.threshold = int(threshold)
         self.alignment = alignment
         self.absorb_single_neighbour = bool(absorb_single_neighbour)
+        self.merge_mode = merge
+        self.n_segments = int(n_segments)
+        self.hierarchy_params = {**self.HIERARCHY_DEFAULTS, **(hierarchy_params or {})}
+        if merge == "hierarchy" and not hasattr(self.model, "projections"):
+            raise ValueError("merge='hierarchy' needs the real-valued projections of a "
+                             "Keras BinaryMapModel; exported models give codes only")
 
     @classmethod
     def from_preset(cls, preset=None, weights_path=None, itq_path=None, **kwargs):
@@ -114,6 +135,8 @@ class Segmenter:
             raise ValueError(f"expected one uint8 RGB image (H, W, 3), got {image.shape}")
         image = as_image_batch(image)[0]
         timings = {}
+        if self.merge_mode == "hierarchy":
+            return self._segment_hierarchy(image, return_intermediates, timings)
         start = time.perf_counter()
         code_map = np.asarray(self.model.encode(image[None]))[0]
         timings["network"] = time.perf_counter() - start
@@ -123,3 +146,28 @@ class Segmenter:
         return SegmentationResult(labels=labels, code_map=code_map, pixel_codes=pixel_codes,
                                   superpixels=base, superpixel_codes=codes, bits=self.bits,
                                   timings=timings)
+
+    def _segment_hierarchy(self, image, return_intermediates, timings):
+        from tf_binmap.hashing.codes import pack_bits
+        from tf_binmap.segmentation.hierarchy import cut, hierarchical_segmentation
+
+        start = time.perf_counter()
+        projections = np.asarray(self.model.projections(image[None]))[0]  # (h, w, bits)
+        timings["network"] = time.perf_counter() - start
+        start = time.perf_counter()
+        h, w, bits = projections.shape
+        # Each pixel takes the projections of its nearest receptive-field centre.
+        cell = self.pixel_codes(np.arange(h * w).reshape(h, w), image.shape)
+        pixel_values = projections.reshape(-1, bits)[cell]
+        tree = hierarchical_segmentation(image, pixel_values, **self.hierarchy_params)
+        labels = cut(tree, self.n_segments)
+        timings["merge"] = time.perf_counter() - start
+        if not return_intermediates:
+            return labels
+        code_map = pack_bits((projections >= 0).astype(np.uint8))
+        base = tree.superpixels
+        return SegmentationResult(
+            labels=labels, code_map=code_map, pixel_codes=code_map.ravel()[cell],
+            superpixels=base, superpixel_codes=superpixel_codes(
+                base, code_map.ravel()[cell], self.bits),
+            bits=self.bits, timings=timings)
