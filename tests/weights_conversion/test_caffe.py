@@ -21,11 +21,6 @@ except ImportError:  # tests/ is not importable as a package
 
 # ----------------------------------------------------------------------- fixtures
 @pytest.fixture(scope="module")
-def blobs():
-    return ref.random_alexnet_blobs(seed=0, include_fc8=True)
-
-
-@pytest.fixture(scope="module")
 def modern_file(blobs, tmp_path_factory):
     # The full model is exercised through the legacy file; the current format shares
     # the blob code, so conv1-conv5 + fc8 keep this one small.

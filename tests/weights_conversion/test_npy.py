@@ -16,17 +16,6 @@ from weights_conversion.npy import (
     write_alexnet_npy,
 )
 
-try:
-    from tests.weights_conversion import caffe_reference as ref
-except ImportError:  # tests/ is not importable as a package
-    import caffe_reference as ref
-
-
-@pytest.fixture(scope="module")
-def blobs():
-    return ref.random_alexnet_blobs(seed=0, include_fc8=True)
-
-
 @pytest.fixture(scope="module")
 def keras_weights(blobs):
     return caffe_blobs_to_keras(blobs)
