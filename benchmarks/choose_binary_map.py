@@ -98,7 +98,7 @@ def main():
                 row["regions_per_code_map"] = float(np.mean(
                     [_connected_regions(c) for c in code_maps]))
                 for method in ("egs", "slic"):
-                    segmenter = Segmenter(fake, superpixel_method=method)
+                    segmenter = Segmenter(fake, superpixel_method=method, merge="codes")
                     scores = SegmentationScores()
                     for index, (image, code_map) in enumerate(zip(val_images, code_maps)):
                         pixel_codes = segmenter.pixel_codes(code_map, image.shape)

@@ -27,7 +27,7 @@ cut (exactly the table of the cut). `--check` re-scores a few points with
 
     export TF_BINMAP_CACHE=/tmp/tfbm_cache
     nice -n 15 python benchmarks/explore_beyond_paper.py --dataset bsds500 --grid
-    nice -n 15 python benchmarks/explore_beyond_paper.py --dataset bsds500
+    nice -n 15 python benchmarks/explore_beyond_paper.py --dataset bsds500 --leaves
     nice -n 15 python benchmarks/explore_beyond_paper.py --dataset msrc
 """
 
@@ -89,6 +89,29 @@ def network_maps(samples, cache: Path | None):
         maps.append({"name": name, "p8": p8, "p16": p16, "seconds": time.perf_counter() - start,
                      "scale": (network_input.shape[1] / image.shape[0],
                                network_input.shape[2] / image.shape[1])})
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(cache, maps=np.array(maps, dtype=object))
+    return maps
+
+
+def network_maps_x1(samples, cache: Path | None):
+    """Per image: {"x1p8": (h, w, 8)} ITQ projections of conv5 at the image's own size
+    (preset binmap_conv5_x1, the default hierarchy's codes)."""
+    if cache is not None and cache.is_file():
+        stored = np.load(cache, allow_pickle=True)
+        maps = stored["maps"].tolist()
+        if [m["name"] for m in maps] == [s[0] for s in samples]:
+            return maps
+    from tf_binmap.models.binary_map import BinaryMapModel
+
+    model = BinaryMapModel.from_preset("binmap_conv5_x1")
+    maps = []
+    for name, image, _ in samples:
+        start = time.perf_counter()
+        projections = np.asarray(model.projections(image[None]))[0]
+        maps.append({"name": name, "x1p8": projections, "seconds": time.perf_counter() - start,
+                     "scale": (1.0, 1.0)})
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
         np.savez(cache, maps=np.array(maps, dtype=object))
@@ -195,39 +218,59 @@ def baselines(samples, timings):
 
 
 class Prepared:
-    """Per-image leaves, their features and the GT x leaf contingency tables."""
+    """Per-image leaves, their features and the GT x leaf contingency tables.
 
-    def __init__(self, samples, maps, egs_scale, egs_sigma, edge_sigma=1.0):
+    ``maps``: per image a dict of (h, w, c) projection maps (by code name) and the
+    network input "scale"; ``sign``: use the signs of the projections (the binary
+    codes; their region mean is the fraction of 1-bits, rescaled to -1..1) instead.
+    ``downscale``: compute the leaves on the image shrunk by this factor (nearest-
+    neighbour labels back at full size, split into connected components).
+    """
+
+    def __init__(self, samples, maps, egs_scale, egs_sigma, min_size=20, edge_sigma=1.0,
+                 sign=False, downscale=1):
+        import cv2
+        from skimage.measure import label as connected_components
+
         self.items = []
         for (name, image, gts), m in zip(samples, maps):
             start = time.perf_counter()
-            leaves = felzenszwalb_labels(image, scale=egs_scale, sigma=egs_sigma, min_size=20)
+            if downscale > 1:
+                small = cv2.resize(image, (image.shape[1] // downscale, image.shape[0] // downscale),
+                                   interpolation=cv2.INTER_AREA)
+                leaves = felzenszwalb_labels(small, scale=egs_scale, sigma=egs_sigma, min_size=min_size)
+                leaves = cv2.resize(leaves.astype(np.int32), (image.shape[1], image.shape[0]),
+                                    interpolation=cv2.INTER_NEAREST)
+                leaves = connected_components(leaves + 1, connectivity=1, background=0) - 1
+            else:
+                leaves = felzenszwalb_labels(image, scale=egs_scale, sigma=egs_sigma, min_size=min_size)
             t_leaves = time.perf_counter() - start
             start = time.perf_counter()
             lab = lab_image(image)
             strengths = pixel_pair_strengths(lab_image(image, edge_sigma))
-            p16 = pixel_values(m["p16"], image.shape, m["scale"])
-            p8 = pixel_values(m["p8"], image.shape, m["scale"])
-            features = region_features(leaves, colour=lab, code=np.concatenate([p8, p16], axis=2),
+            names = [key for key in m if key not in ("name", "seconds", "scale") and ":" not in key]
+            values = [pixel_values(m[key], image.shape, m.get(f"scale:{key}", m["scale"]))
+                      for key in names]
+            if sign:
+                values = [np.where(v >= 0, 1.0, -1.0) for v in values]
+            slices, offset = {}, 0
+            for key, value in zip(names, values):
+                slices[key] = slice(offset, offset + value.shape[2])
+                offset += value.shape[2]
+            features = region_features(leaves, colour=lab, code=np.concatenate(values, axis=2),
                                        strengths=strengths)
             t_features = time.perf_counter() - start
             tables = [contingency(gt, leaves) for gt in gts]
             self.items.append(dict(name=name, leaves=leaves, features=features, tables=tables,
                                    t_leaves=t_leaves, t_features=t_features, gts=gts,
-                                   t_network=m["seconds"]))
+                                   t_network=m["seconds"], slices=slices))
 
 
-def features_for(features, code: str):
+def features_for(item, code: str):
     import dataclasses
 
-    if code == "none":
-        selected = features.code[:, :0]
-    elif code == "p8":
-        selected = features.code[:, :8]
-    elif code == "p16":
-        selected = features.code[:, 8:]
-    else:
-        raise ValueError(code)
+    features = item["features"]
+    selected = features.code[:, :0] if code == "none" else features.code[:, item["slices"][code]]
     return dataclasses.replace(features, code=selected)
 
 
@@ -253,15 +296,17 @@ def global_thresholds(trees, targets):
 
 
 def run_hierarchy(prepared: Prepared, name, code="p16", w_colour=1.0, w_code=0.0,
-                  w_boundary=0.0, size_power=0.0, cuts=CUTS, check=False, cut_mode="count"):
+                  w_boundary=0.0, size_power=0.0, cuts=CUTS, check=False, cut_mode="count",
+                  code_size_power=0.0):
     """cut_mode "count": every image cut at n segments; "level": every image cut at one
     global level per operating point, chosen so the mean count is about n."""
     curve = Curve(name + (" [level cut]" if cut_mode == "level" else ""), cuts)
     seconds, trees = [], []
     for item in prepared.items:
         start = time.perf_counter()
-        trees.append(merge_hierarchy(item["leaves"], features_for(item["features"], code), w_colour=w_colour,
-                                     w_code=w_code, w_boundary=w_boundary, size_power=size_power))
+        trees.append(merge_hierarchy(item["leaves"], features_for(item, code), w_colour=w_colour,
+                                     w_code=w_code, w_boundary=w_boundary, size_power=size_power,
+                                     code_size_power=code_size_power))
         seconds.append(time.perf_counter() - start)
     thresholds = global_thresholds(trees, cuts) if cut_mode == "level" else None
     for item, tree in zip(prepared.items, trees):
@@ -324,19 +369,34 @@ def area_between(method: Curve, baseline: Curve, lo=20, hi=600):
     return np.nanmean(di), np.nanmin(di), np.nanmean(dc), np.nanmin(dc)
 
 
-# Best setting found on BSDS500 val by --grid (see docs/ABLATIONS.md).
-BEST = dict(code="p16", w_colour=1.0, w_code=3.0, w_boundary=2.0, size_power=0.0)
+# Best setting found on BSDS500 val by --grid (see docs/ABLATIONS.md), then the codes
+# moved to conv5 at the image's own size (x1p8, the shipped binmap_conv5_x1 preset):
+# as good, 4x cheaper; this is the default of Segmenter / tf-binmap.
+BEST = dict(code="x1p8", w_colour=1.0, w_code=3.0, w_boundary=2.0, size_power=0.0)
 LEAVES = dict(egs_scale=50, egs_sigma=0.8)
 
 ABLATIONS = [
     ("H colour", dict(BEST, code="none", w_code=0.0, w_boundary=0.0)),
     ("H colour+boundary", dict(BEST, code="none", w_code=0.0)),
-    ("H code p16 only", dict(BEST, w_colour=0.0, w_code=1.0, w_boundary=0.0)),
-    ("H colour+code p16", dict(BEST, w_boundary=0.0)),
+    ("H code p16 only", dict(BEST, code="p16", w_colour=0.0, w_code=1.0, w_boundary=0.0)),
+    ("H colour+code p16", dict(BEST, code="p16", w_boundary=0.0)),
+    ("H colour+boundary+code p16", dict(BEST, code="p16")),
     ("H colour+boundary+code p8", dict(BEST, code="p8")),
-    ("H best + size term 0.2", dict(BEST, size_power=0.2)),
-    ("H best", dict(BEST, cut_mode="level")),
-    ("H colour+boundary+code p16 (best)", dict(BEST)),
+    ("H default + size term 0.2", dict(BEST, size_power=0.2)),
+    ("H default, w_code 2", dict(BEST, w_code=2.0)),
+    ("H default, w_code 5", dict(BEST, w_code=5.0)),
+    ("H default", dict(BEST, cut_mode="level")),
+    ("H colour+boundary+code x1 p8 (default)", dict(BEST)),
+]
+
+# Other leaves / code encodings (each needs its own leaves and features).
+LEAF_ABLATIONS = [
+    ("leaves EGS k=100", dict(egs_scale=100, egs_sigma=0.8), dict(BEST)),
+    ("leaves EGS k=50, min_size 50", dict(egs_scale=50, egs_sigma=0.8, min_size=50), dict(BEST)),
+    ("leaves EGS k=50 sigma 0.5 min_size 10 at half size", dict(egs_scale=50, egs_sigma=0.5, min_size=10,
+                                                               downscale=2), dict(BEST)),
+    ("codes = mean of the bits (x2 p8, not projections), w_code 3",
+     dict(LEAVES, sign=True), dict(BEST, code="p8")),
 ]
 
 
@@ -350,6 +410,7 @@ def main(argv=None):
     parser.add_argument("--resamples", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--check", action="store_true", help="cross-check scores with SegmentationScores")
+    parser.add_argument("--leaves", action="store_true", help="also the leaf / code-encoding ablations")
     args = parser.parse_args(argv)
     if args.grid and args.dataset != "bsds500":
         parser.error("tune on BSDS500 val only")
@@ -358,6 +419,9 @@ def main(argv=None):
     samples = load_samples(args.dataset, Path(args.data_root), args.limit)
     cache = Path(args.cache) / f"{args.dataset}_{len(samples)}.npz" if args.cache else None
     maps = network_maps(samples, cache)
+    cache_x1 = Path(args.cache) / f"{args.dataset}_{len(samples)}_x1.npz" if args.cache else None
+    for m, m1 in zip(maps, network_maps_x1(samples, cache_x1)):
+        m["x1p8"], m["scale:x1p8"], m["seconds:x1p8"] = m1["x1p8"], m1["scale"], m1["seconds"]
     timings = {}
     base_cache = Path(args.cache) / f"{args.dataset}_{len(samples)}_baselines.npz" if args.cache else None
     if base_cache is not None and base_cache.is_file():
@@ -400,22 +464,36 @@ def main(argv=None):
     print_bootstrap(best, egs, args.resamples, args.seed)
     print_bootstrap(best, slic, args.resamples, args.seed)
     # What the CNN codes add: the same hierarchy without them (identical cuts, so the
-    # "interpolation" is exact) and with the 8-bit instead of the 16-bit projections.
+    # "interpolation" is exact), and x2 codes instead of x1.
     by_name = {curve.name: curve for curve in curves}
     print_bootstrap(best, by_name["H colour+boundary"], args.resamples, args.seed)
     print_bootstrap(by_name["H colour+boundary+code p8"], by_name["H colour+boundary"], args.resamples, args.seed)
+    print_bootstrap(best, by_name["H colour+boundary+code p8"], args.resamples, args.seed)
+
+    if args.leaves:
+        print("\nLeaves and code encodings (cut at fixed n per image), difference to EGS over 20..600:")
+        print("| variant | leaves/image | leaves s | merge s | d Seg-IoU mean / min | d covering mean / min |")
+        print("|---|---|---|---|---|---|")
+        for name, leaf_params, params in LEAF_ABLATIONS:
+            other = Prepared(samples, maps, **leaf_params)
+            curve = run_hierarchy(other, name, cuts=MATCH_COUNTS, **params)
+            mi, ni, mc, nc = area_between(curve, egs)
+            n_leaves = np.mean([item["leaves"].max() + 1 for item in other.items])
+            t_leaf = np.mean([item["t_leaves"] for item in other.items])
+            print(f"| {name} | {n_leaves:.0f} | {t_leaf:.3f} | {curve.merge_seconds:.3f} "
+                  f"| {mi:+.2f} / {ni:+.2f} | {mc:+.2f} / {nc:+.2f} |", flush=True)
 
     # Timing of the best pipeline (per image, means over the run), vs EGS k=100 alone.
     items = prepared.items
     t_leaves = np.mean([i["t_leaves"] for i in items])
     t_features = np.mean([i["t_features"] for i in items])
-    t_net = np.mean([i["t_network"] for i in items])
+    t_net = np.mean([m["seconds:x1p8"] for m in maps])
     t_egs = np.mean(timings["egs100"])
     merge = best.merge_seconds
-    print(f"\nTiming (s/image, this run): EGS k=100 alone {t_egs:.3f}; best hierarchy: leaves (EGS k=50) "
+    print(f"\nTiming (s/image, this run): EGS k=100 alone {t_egs:.3f}; default hierarchy: leaves (EGS k=50) "
           f"{t_leaves:.3f} + features {t_features:.3f} + merge {merge:.3f} = {t_leaves + t_features + merge:.3f} "
-          f"(ratio {(t_leaves + t_features + merge) / t_egs:.2f}x EGS), + network conv5 x2 {t_net:.3f} "
-          f"(computed in the run that filled the cache)")
+          f"(ratio {(t_leaves + t_features + merge) / t_egs:.2f}x EGS), + network conv5 x1 {t_net:.3f} "
+          f"(computed in the run that filled the cache; `tf-binmap bench` times the whole pipeline)")
     print(f"wall {time.perf_counter() - start_all:.0f} s")
 
 

@@ -184,16 +184,23 @@ def test_segment_refuses_clashing_names_other_settings_and_misfit_flags(tmp_path
 
     # The same folder with other settings is refused, not silently reused.
     result = run(["segment", str(folder / "dog.png"), "--out", str(out),
-                  "--superpixels", "slic"], tmp_path, weights_cache)
+                  "--merge", "codes", "--superpixels", "slic"], tmp_path, weights_cache)
     assert result.returncode == 1 and "made with other settings" in result.stderr
     result = run(["segment", str(folder / "dog.png"), "--out", str(out),
-                  "--superpixels", "slic", "--redo"], tmp_path, weights_cache)
+                  "--merge", "codes", "--superpixels", "slic", "--redo"], tmp_path, weights_cache)
     assert result.returncode == 0 and "1 segmented" in result.stdout
 
-    # Flags of the other superpixel method, bad values, nothing to do.
+    # Flags of the other method or superpixels, bad values, nothing to do.
     result = run(["segment", str(folder), "--out", str(out), "--n-segments", "50"],
                  tmp_path, weights_cache)
+    assert result.returncode == 2 and "--n-segments: setting(s) of the paper's method" \
+        in result.stderr
+    result = run(["segment", str(folder), "--out", str(out), "--merge", "codes",
+                  "--n-segments", "50"], tmp_path, weights_cache)
     assert result.returncode == 2 and "--n-segments is a SLIC setting" in result.stderr
+    result = run(["segment", str(folder), "--out", str(out), "--merge", "codes",
+                  "--segments", "50"], tmp_path, weights_cache)
+    assert result.returncode == 2 and "--segments sets the hierarchy" in result.stderr
     result = run(["segment", str(folder), "--batch", "0"], tmp_path, weights_cache)
     assert result.returncode == 2 and "must be > 0" in result.stderr
     empty = tmp_path / "empty"
@@ -218,12 +225,28 @@ def test_evaluate_dataset_option_reaches_the_reader(tmp_path, weights_cache):
 
 
 @pytest.mark.network
-def test_segment_with_the_hierarchy_gives_the_asked_count(tmp_path, weights_cache):
+def test_segment_default_is_the_hierarchy_with_the_asked_count(tmp_path, weights_cache):
+    import json
+
     image = tmp_path / "cat.png"
     cv2.imwrite(str(image), skimage.data.chelsea()[::2, ::2, ::-1])
     out = tmp_path / "out"
-    result = run(["segment", str(image), "--out", str(out), "--merge", "hierarchy",
-                  "--segments", "30"], tmp_path, weights_cache)
+    result = run(["segment", str(image), "--out", str(out), "--segments", "30"], tmp_path,
+                 weights_cache)
     assert result.returncode == 0, result.stderr
     labels = cv2.imread(str(out / "cat.png"), cv2.IMREAD_UNCHANGED)
     assert len(np.unique(labels)) == 30 and labels.max() == 29
+    settings = json.loads((out / "tf_binmap_segment.json").read_text())
+    assert settings["merge"] == "hierarchy" and settings["model"] == "binmap_conv5_x1"
+
+    # The paper's method stays one flag away, on its own x2 preset.
+    paper = tmp_path / "paper"
+    result = run(["segment", str(image), "--out", str(paper), "--merge", "codes"], tmp_path,
+                 weights_cache)
+    assert result.returncode == 0, result.stderr
+    settings = json.loads((paper / "tf_binmap_segment.json").read_text())
+    assert settings["merge"] == "codes" and settings["model"] == "binmap_conv5"
+
+    # An exported code map cannot feed the hierarchy: said before any work.
+    result = run(["bench", "--tflite", str(tmp_path / "any.tflite")], tmp_path, weights_cache)
+    assert result.returncode == 2 and "add --merge codes" in result.stderr

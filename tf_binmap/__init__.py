@@ -23,6 +23,7 @@ _PUBLIC = {
     "Segmenter": "tf_binmap.segmentation.segmenter",
     "DEFAULT_PRESET": "tf_binmap.presets",
     "DEFAULT_BINARY_MAP_PRESET": "tf_binmap.presets",
+    "DEFAULT_HIERARCHY_PRESET": "tf_binmap.presets",
     "list_presets": "tf_binmap.presets",
     "list_binary_map_presets": "tf_binmap.presets",
     "WeightsError": "tf_binmap.weights",

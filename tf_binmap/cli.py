@@ -72,8 +72,8 @@ def _parser():
 
     p = add("demo", "segment scikit-image's sample photos and draw what each stage does",
             "writes one figure per photo: image | binary map | superpixels | merged "
-            "segments\nexamples:\n  tf-binmap demo\n  tf-binmap demo --out demo/ "
-            "--superpixels slic")
+            "segments\nexamples:\n  tf-binmap demo\n  tf-binmap demo --segments 30\n"
+            "  tf-binmap demo --out demo_paper/ --merge codes --superpixels slic")
     p.add_argument("--out", default="outputs/demo", help="output folder (outputs/demo)")
     _add_segmenter_arguments(p)
 
@@ -81,8 +81,8 @@ def _parser():
             "times decode, network, superpixels and merge per image (median of repeats) "
             "for the Keras model and, with --tflite, an exported TFLite file; EGS and "
             "SLIC alone on the same images; ratios are taken within one run\n"
-            "examples:\n  tf-binmap bench\n  tf-binmap bench --size 321 481 --batch 4 "
-            "--tflite saved_models/binmap_conv5.tflite --json bench.json")
+            "examples:\n  tf-binmap bench\n  tf-binmap bench --merge codes --size 321 481 "
+            "--batch 4 --tflite saved_models/binmap_conv5.tflite --json bench.json")
     p.add_argument("--size", type=int, nargs=2, default=(321, 481), metavar=("H", "W"))
     p.add_argument("--images", type=int, default=4, help="distinct photos (default 4)")
     p.add_argument("--batch", type=int, default=1)
@@ -93,8 +93,12 @@ def _parser():
 
     p = add("evaluate", "score methods on BSDS500 or MSRC: the paper's table and Figure 4",
             "method specs: egs:scale=200 | slic:n_segments=400 | binmap:preset="
-            "binmap_conv5,superpixels=slic,n_segments=200,threshold=0\n"
-            "default methods: the paper's table (EGS k=100, SLIC 200, ours on each)\n"
+            "binmap_conv5,superpixels=slic,n_segments=200,threshold=0 (the paper's "
+            "method) | hierarchy:n_segments=100,preset=binmap_conv5_x1 (ours, default)\n"
+            "default methods: the paper's table (EGS k=100, SLIC 200, the paper's method "
+            "on each) and the hierarchy at 100 segments; --curves adds the sweeps, "
+            "figure4.png and the hierarchy-vs-EGS/SLIC comparison with a paired "
+            "bootstrap\n"
             "examples:\n  tf-binmap evaluate\n"
             "  tf-binmap evaluate --curves --out outputs/evaluation/bsds500_val\n"
             "  tf-binmap evaluate --dataset msrc --methods egs:scale=100 "
@@ -114,6 +118,10 @@ def _parser():
                    help="ITQ parameters for the default preset")
     p.add_argument("--skip-errors", action="store_true",
                    help="skip (and list) unreadable samples instead of stopping")
+    p.add_argument("--bootstrap", type=_non_negative_int, default=1000, metavar="N",
+                   help="resamples of the paired bootstrap with --curves (default 1000; "
+                   "0 = none)")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     p.add_argument("--out", default="outputs/evaluation",
                    help="folder for results.json, table.md, figure4.png")
 
@@ -187,7 +195,8 @@ def _parser():
             "(segment boundaries on the photo), NAME_binary_map.png; images whose three "
             "outputs exist are skipped (so an interrupted run resumes)\n"
             "examples:\n  tf-binmap segment photo.jpg --out segments/\n"
-            "  tf-binmap segment 'photos/*.jpg' --superpixels slic --threshold 1")
+            "  tf-binmap segment photos/ --segments 50\n"
+            "  tf-binmap segment 'photos/*.jpg' --merge codes --superpixels slic --threshold 1")
     p.add_argument("images", nargs="+", help="image files, folders or glob patterns")
     p.add_argument("--out", default="outputs/segments", help="output folder")
     _add_segmenter_arguments(p)
@@ -198,41 +207,63 @@ def _parser():
 
 
 def _add_segmenter_arguments(p):
-    p.add_argument("--preset", default=None, help="binary-map preset (default binmap_conv5)")
-    p.add_argument("--weights", default=None, metavar="PATH", help="backbone weights file")
-    p.add_argument("--itq", default=None, metavar="PATH", help="ITQ parameter file")
-    p.add_argument("--superpixels", default="egs", choices=["egs", "slic"])
-    p.add_argument("--scale", type=_positive(float), default=None,
-                   help="EGS scale (default 100)")
-    p.add_argument("--n-segments", type=_positive(int), default=None,
-                   help="SLIC segments (default 200)")
-    p.add_argument("--threshold", type=_non_negative_int, default=0,
-                   help="merge neighbours whose codes differ in <= this many bits (0)")
-    p.add_argument("--merge", choices=["codes", "hierarchy"], default="codes",
-                   help="codes: equal-code neighbours merged (the paper, default); "
-                   "hierarchy: colour + borders + soft codes, cut at --segments")
-    p.add_argument("--segments", type=_positive(int), default=100,
-                   help="segments per image with --merge hierarchy (default 100)")
+    g = p.add_argument_group(
+        "segmentation", "default: --merge hierarchy (beyond the paper: fine EGS leaves merged "
+        "on colour, borders and the soft CNN codes of binmap_conv5_x1, cut at --segments); "
+        "--merge codes is the paper's method (binmap_conv5 codes on EGS k=100 superpixels, "
+        "equal-code neighbours merged)")
+    g.add_argument("--merge", choices=["hierarchy", "codes"], default="hierarchy",
+                   help="hierarchy (default) or codes (the paper's method)")
+    g.add_argument("--segments", type=_positive(int), default=None,
+                   help="segments per image (hierarchy; default 100)")
+    g.add_argument("--preset", default=None,
+                   help="binary-map preset (default binmap_conv5_x1 for the hierarchy, "
+                   "binmap_conv5 for codes)")
+    g.add_argument("--weights", default=None, metavar="PATH", help="backbone weights file")
+    g.add_argument("--itq", default=None, metavar="PATH", help="ITQ parameter file")
+    g.add_argument("--superpixels", default=None, choices=["egs", "slic"],
+                   help="superpixels of --merge codes (default egs)")
+    g.add_argument("--scale", type=_positive(float), default=None,
+                   help="EGS scale of --merge codes (default 100)")
+    g.add_argument("--n-segments", type=_positive(int), default=None,
+                   help="SLIC superpixels of --merge codes (default 200)")
+    g.add_argument("--threshold", type=_non_negative_int, default=None,
+                   help="--merge codes: merge neighbours whose codes differ in <= this "
+                   "many bits (default 0)")
 
 
 def _make_segmenter(args):
     from tf_binmap.segmentation.segmenter import Segmenter
 
+    if args.merge == "hierarchy":
+        misfits = [flag for flag, value in (
+            ("--superpixels", args.superpixels), ("--scale", args.scale),
+            ("--n-segments", args.n_segments), ("--threshold", args.threshold)) if value is not None]
+        if misfits:
+            raise UsageError(f"{', '.join(misfits)}: setting(s) of the paper's method; add "
+                             "--merge codes, or use --segments N with the hierarchy")
+        return Segmenter.from_preset(args.preset, weights_path=args.weights, itq_path=args.itq,
+                                     merge="hierarchy",
+                                     n_segments=100 if args.segments is None else args.segments)
+    if args.segments is not None:
+        raise UsageError("--segments sets the hierarchy's segment count; with --merge codes "
+                         "the count follows from the codes (use --scale / --n-segments for "
+                         "the superpixels)")
+    superpixels = args.superpixels or "egs"
     params = {}
     if args.scale is not None:
-        if args.superpixels != "egs":
+        if superpixels != "egs":
             raise UsageError("--scale is an EGS setting; with --superpixels slic use "
                              "--n-segments")
         params["scale"] = args.scale
     if args.n_segments is not None:
-        if args.superpixels != "slic":
+        if superpixels != "slic":
             raise UsageError("--n-segments is a SLIC setting; add --superpixels slic, or "
                              "use --scale for EGS")
         params["n_segments"] = args.n_segments
     return Segmenter.from_preset(args.preset, weights_path=args.weights, itq_path=args.itq,
-                                 superpixel_method=args.superpixels,
-                                 superpixel_params=params, threshold=args.threshold,
-                                 merge=args.merge, n_segments=args.segments)
+                                 superpixel_method=superpixels, superpixel_params=params,
+                                 threshold=args.threshold or 0, merge="codes")
 
 
 def _cmd_presets(args):
@@ -357,9 +388,14 @@ def _cmd_bench(args):
         from tf_binmap.export import TFLiteCodeMapper
         from tf_binmap.segmentation.segmenter import Segmenter
 
+        if keras_segmenter.merge_mode != "codes":
+            raise UsageError("--tflite times an exported code map, which the paper's method "
+                             "uses (the hierarchy needs the Keras projections): add "
+                             "--merge codes")
         segmenters[f"ours (TFLite {Path(args.tflite).stem})"] = Segmenter(
-            TFLiteCodeMapper(args.tflite), superpixel_method=args.superpixels,
-            superpixel_params=keras_segmenter.superpixel_params, threshold=args.threshold)
+            TFLiteCodeMapper(args.tflite), superpixel_method=keras_segmenter.superpixel_method,
+            superpixel_params=keras_segmenter.superpixel_params,
+            threshold=keras_segmenter.threshold, merge="codes")
     rows = benchmark(segmenters, sample_images(tuple(args.size), args.images),
                      repeats=args.repeats, batch=args.batch)
     print(f"{args.size[0]}x{args.size[1]} images, batch {args.batch}, median of "
@@ -379,7 +415,8 @@ def _cmd_evaluate(args):
     result = evaluate_command(
         dataset=args.dataset, split=args.split, data_root=args.data_root,
         methods=args.methods, curves=args.curves, out=args.out, limit=args.limit,
-        quiet=args.quiet, itq_path=args.itq, skip_errors=args.skip_errors)
+        quiet=args.quiet, itq_path=args.itq, skip_errors=args.skip_errors,
+        bootstrap=args.bootstrap, seed=args.seed)
     return 1 if result.get("n_errors") else 0
 
 

@@ -189,16 +189,17 @@ def test_as_method_and_sweeps():
         as_method({"family": "egs", "segments": 50})
     with pytest.raises(MethodSpecError):
         as_method(42)
-    segmenter = Segmenter(FakeModel(), superpixel_method="slic", superpixel_params={"n_segments": 30})
+    segmenter = Segmenter(FakeModel(), superpixel_method="slic", superpixel_params={"n_segments": 30},
+                          merge="codes")
     method = as_method(segmenter)
     assert method.model is segmenter.model and method.name == "fake_model on SLIC 30"
     assert [m.scale for m in sweep_methods("egs", (50, 100))] == [50, 100]
     binmaps = sweep_methods("binmap", (100, 400), superpixels="slic", itq_path="x.npz")
     assert [m.superpixel_params for m in binmaps] == [{"n_segments": 100}, {"n_segments": 400}]
     assert {m.curve for m in binmaps} == {"binmap_conv5 on SLIC"}
-    names = [m.name for m in figure4_methods()]
-    assert len(names) == len(set(names)) == 7 + 6 + 4 + 4
-    assert [m.name for m in default_methods(presets=["binmap_conv5"])] == [
+    names = [m.name for m in figure4_methods(hierarchy_segments=())]
+    assert len(names) == len(set(names)) == 11 + 6 + 4 + 4
+    assert [m.name for m in default_methods(presets=["binmap_conv5"], hierarchy=False)] == [
         "EGS k=100", "SLIC 200", "binmap_conv5 on EGS k=100", "binmap_conv5 on SLIC 200"]
 
 
@@ -250,7 +251,8 @@ def test_evaluate_binary_map_shares_code_maps_and_superpixels(dataset, monkeypat
         "fake_model on SLIC 30", "SLIC 30"]
     for method in methods[1:4]:
         segmenter = Segmenter(model, superpixel_method=method.superpixel_method,
-                              superpixel_params=method.superpixel_params, threshold=method.threshold)
+                              superpixel_params=method.superpixel_params, threshold=method.threshold,
+                              merge="codes")
         _assert_same_scores(by_name[method.name], _direct_summary(dataset, segmenter.segment))
     ours = by_name["fake_model on EGS k=100"]
     assert ours["segments_per_image"] < by_name["EGS k=100"]["segments_per_image"]

@@ -135,10 +135,15 @@ def test_bad_inputs_are_refused():
 
 
 @pytest.mark.network
-def test_segmenter_hierarchy_mode_gives_the_requested_count(weights_cache, photo):
+def test_segmenter_default_is_the_hierarchy_with_the_requested_count(weights_cache, photo):
     from tf_binmap.segmentation.segmenter import Segmenter
 
-    segmenter = Segmenter.from_preset("binmap_conv5", merge="hierarchy", n_segments=40)
+    segmenter = Segmenter.from_preset(n_segments=40)
+    assert segmenter.merge_mode == "hierarchy" and segmenter.model.name == "binmap_conv5_x1"
+    assert segmenter.model.upscale == 1.0
+    paper = Segmenter.paper()
+    assert paper.merge_mode == "codes" and paper.model.name == "binmap_conv5"
+    assert (paper.superpixel_method, paper.threshold) == ("egs", 0)
     image = photo[:241, :321]
     result = segmenter.segment(image, return_intermediates=True)
     assert result.labels.shape == image.shape[:2] and result.labels.dtype == np.int32
@@ -147,6 +152,6 @@ def test_segmenter_hierarchy_mode_gives_the_requested_count(weights_cache, photo
     assert result.pixel_codes.shape == image.shape[:2]
     with pytest.raises(ValueError, match="merge must be 'codes' or 'hierarchy'"):
         Segmenter(segmenter.model, merge="tree")
-    with pytest.raises(ValueError, match="needs the real-valued projections"):
+    with pytest.raises(ValueError, match="needs the real-valued projections.*merge='codes'"):
         Segmenter(type("Runner", (), {"bits": 8, "upscale": 2.0, "geometry": (16, 15),
-                                      "encode": None})(), merge="hierarchy")
+                                      "encode": None})())

@@ -41,8 +41,11 @@ from typing import Any
 import numpy as np
 
 from tf_binmap.evaluation.datasets import BSDS500, MSRC, DatasetError, default_data_root
+from tf_binmap.evaluation.compare import compare_curves, format_comparison, per_image_sums
 from tf_binmap.evaluation.metrics import SegmentationScores
 from tf_binmap.io import ImageReadError, atomic_output
+from tf_binmap.presets import DEFAULT_HIERARCHY_PRESET
+from tf_binmap.segmentation.hierarchy import HIERARCHY_DEFAULTS
 from tf_binmap.segmentation.merge import merge_superpixels, superpixel_codes
 from tf_binmap.segmentation.superpixels import BASELINES, superpixels
 
@@ -50,10 +53,12 @@ __all__ = [
     "BINMAP_EGS_SCALES",
     "BINMAP_SLIC_SEGMENTS",
     "EGS_SCALES",
+    "HIERARCHY_SEGMENTS",
     "SLIC_SEGMENTS",
     "STAGES",
     "BinaryMapMethod",
     "EGSMethod",
+    "HierarchyMethod",
     "MethodSpecError",
     "SLICMethod",
     "as_method",
@@ -77,10 +82,13 @@ STAGES = ("network", "superpixels", "merge", "metrics")
 
 #: Figure 4 sweeps: EGS scale k, SLIC number of segments, and ours over the parameter
 #: of its underlying superpixels (threshold 0).
-EGS_SCALES = (50, 100, 200, 300, 500, 800, 1200)
+#: EGS up to k=10000 reaches ~20 segments per image on BSDS500 (k=1200: ~80).
+EGS_SCALES = (50, 100, 200, 300, 500, 800, 1200, 2000, 3500, 6000, 10000)
 SLIC_SEGMENTS = (25, 50, 100, 200, 400, 800)
 BINMAP_EGS_SCALES = (50, 100, 200, 400)
 BINMAP_SLIC_SEGMENTS = (100, 200, 400, 800)
+#: Cuts of the hierarchy (segments per image): one tree per image gives them all.
+HIERARCHY_SEGMENTS = (20, 30, 45, 60, 80, 100, 150, 200, 300, 400, 600)
 
 _SUPERPIXEL_DEFAULTS = {method: dict(params) for method, params in BASELINES.items()}
 _SUPERPIXEL_NAMES = {"egs": "EGS", "slic": "SLIC"}
@@ -314,7 +322,127 @@ class BinaryMapMethod:
         }
 
 
-Method = EGSMethod | SLICMethod | BinaryMapMethod
+@dataclasses.dataclass
+class HierarchyMethod:
+    """Beyond the paper: fine EGS leaves merged greedily on colour, border strength and the
+    soft CNN codes (`tf_binmap.segmentation.hierarchy`), cut at ``n_segments`` per image.
+
+    Methods that differ only in ``n_segments`` share one merge tree per image, so a sweep
+    over ``n_segments`` (a whole curve) costs one hierarchy per image.
+
+    Args:
+        preset: binary-map preset whose ITQ projections are the soft codes (default
+            ``binmap_conv5_x1``); ``"none"`` (or None) for the hierarchy without the CNN
+            (colour and borders only).
+        n_segments: segments per image (the swept parameter).
+        w_colour, w_code, w_boundary: distance weights (default: tuned on BSDS500 val).
+        egs_scale, egs_sigma, egs_min_size: the leaf superpixels.
+        itq_path: ITQ parameter file overriding the preset's.
+        model: a ready model with ``projections`` (a Keras ``BinaryMapModel``).
+        name: the label in tables and plots (default: made from the settings).
+    """
+
+    preset: str | None = DEFAULT_HIERARCHY_PRESET
+    n_segments: int = 100
+    w_colour: float = HIERARCHY_DEFAULTS["w_colour"]
+    w_code: float = HIERARCHY_DEFAULTS["w_code"]
+    w_boundary: float = HIERARCHY_DEFAULTS["w_boundary"]
+    egs_scale: float = HIERARCHY_DEFAULTS["egs_scale"]
+    egs_sigma: float = HIERARCHY_DEFAULTS["egs_sigma"]
+    egs_min_size: int = HIERARCHY_DEFAULTS["egs_min_size"]
+    itq_path: str | os.PathLike | None = None
+    model: Any = dataclasses.field(default=None, repr=False, compare=False)
+    name: str | None = None
+
+    family = "hierarchy"
+
+    def __post_init__(self):
+        if self.preset is None or str(self.preset).lower() == "none":
+            self.preset = "none"
+        if self.model is not None and self.preset == DEFAULT_HIERARCHY_PRESET:
+            self.preset = getattr(self.model, "name", None) or "model"
+        self.n_segments = int(self.n_segments)
+        if self.n_segments < 1:
+            raise MethodSpecError(f"hierarchy: n_segments must be >= 1, got {self.n_segments}")
+        for key in ("w_colour", "w_code", "w_boundary"):
+            if getattr(self, key) < 0:
+                raise MethodSpecError(f"hierarchy: {key} must be >= 0, got {getattr(self, key)}")
+        if self.egs_scale <= 0 or self.egs_sigma < 0 or self.egs_min_size < 1:
+            raise MethodSpecError("hierarchy: egs_scale must be > 0, egs_sigma >= 0 and "
+                                  "egs_min_size >= 1")
+        if self.name is None:
+            self.name = f"{self.curve} n={self.n_segments}"
+
+    @property
+    def uses_network(self) -> bool:
+        return self.preset != "none" and self.w_code != 0
+
+    @property
+    def superpixel_method(self) -> str:
+        return "egs"
+
+    @property
+    def superpixel_params(self) -> dict:
+        """The leaves (shared with an EGS method of the same parameters)."""
+        return {"scale": self.egs_scale, "sigma": self.egs_sigma, "min_size": self.egs_min_size}
+
+    def hierarchy_params(self) -> dict:
+        return {"w_colour": self.w_colour, "w_code": self.w_code if self.uses_network else 0.0,
+                "w_boundary": self.w_boundary}
+
+    @property
+    def curve(self) -> str:
+        settings = {**self.hierarchy_params(), "egs_scale": self.egs_scale,
+                    "egs_sigma": self.egs_sigma, "egs_min_size": self.egs_min_size}
+        changed = [f"{key}={_fmt(value)}" for key, value in settings.items()
+                   if key != "w_code" and float(value) != float(HIERARCHY_DEFAULTS[key])]
+        if self.uses_network and float(self.w_code) != float(HIERARCHY_DEFAULTS["w_code"]):
+            changed.insert(0, f"w_code={_fmt(self.w_code)}")
+        codes = self.preset if self.uses_network else "no CNN"
+        return f"hierarchy ({', '.join([str(codes), *changed])})"
+
+    @property
+    def parameter(self) -> float:
+        return self.n_segments
+
+    def model_key(self) -> tuple | None:
+        if not self.uses_network:
+            return None
+        if self.model is not None:
+            return ("object", id(self.model))
+        itq = None if self.itq_path is None else str(Path(self.itq_path).expanduser().resolve())
+        return ("preset", str(self.preset), itq)
+
+    def tree_key(self) -> tuple:
+        """Methods with equal keys share the merge tree of an image."""
+        return (self.model_key(), _superpixel_key("egs", self.superpixel_params),
+                tuple(sorted(self.hierarchy_params().items())))
+
+    def load_model(self):
+        if self.model is not None:
+            model = self.model
+        else:
+            from tf_binmap.models.binary_map import BinaryMapModel
+
+            model = BinaryMapModel.from_preset(self.preset, itq_path=self.itq_path)
+        if not hasattr(model, "projections"):
+            raise MethodSpecError(
+                f"{self.name}: the hierarchy needs the real-valued projections of a Keras "
+                "BinaryMapModel; exported models give codes only"
+            )
+        return model
+
+    def spec(self) -> dict:
+        return {
+            "family": self.family, "preset": str(self.preset), "n_segments": self.n_segments,
+            "w_colour": self.w_colour, "w_code": self.w_code, "w_boundary": self.w_boundary,
+            "egs_scale": self.egs_scale, "egs_sigma": self.egs_sigma,
+            "egs_min_size": self.egs_min_size,
+            "itq_path": None if self.itq_path is None else str(self.itq_path),
+        }
+
+
+Method = EGSMethod | SLICMethod | BinaryMapMethod | HierarchyMethod
 
 
 # --- parsing ---------------------------------------------------------------------------
@@ -323,7 +451,14 @@ _FAMILY_ALIASES = {
     "egs": "egs", "felzenszwalb": "egs", "fh": "egs",
     "slic": "slic",
     "binmap": "binmap", "ours": "binmap", "binary_map": "binmap", "binarymap": "binmap",
+    "paper": "binmap",
+    "hierarchy": "hierarchy", "hier": "hierarchy",
 }
+_HIERARCHY_KEYS = {
+    "preset": str, "n_segments": int, "w_colour": float, "w_code": float, "w_boundary": float,
+    "egs_scale": float, "egs_sigma": float, "egs_min_size": int, "itq_path": str,
+}
+_HIERARCHY_ALIASES = {"itq": "itq_path", "segments": "n_segments", "w_color": "w_colour"}
 _EGS_KEYS = {"scale": float, "sigma": float, "min_size": int}
 _SLIC_KEYS = {"n_segments": int, "compactness": float}
 _BINMAP_KEYS = {
@@ -362,21 +497,25 @@ def parse_method(text: str) -> Method:
     - ``egs:scale=200,sigma=1.0,min_size=20`` (aliases felzenszwalb, fh)
     - ``slic:n_segments=400,compactness=10``
     - ``binmap:preset=binmap_conv5,superpixels=slic,n_segments=200,threshold=0``
-      (aliases ours, binary_map): keys preset, superpixels (egs|slic), threshold,
-      alignment (center|block), absorb_single_neighbour (absorb), itq_path (itq), name,
-      and the superpixel keys of the chosen superpixels.
+      (the paper's method; aliases ours, paper, binary_map): keys preset, superpixels
+      (egs|slic), threshold, alignment (center|block), absorb_single_neighbour (absorb),
+      itq_path (itq), name, and the superpixel keys of the chosen superpixels.
+    - ``hierarchy:n_segments=100,preset=binmap_conv5,w_code=3`` (alias hier):
+      keys preset (``none``: no CNN), n_segments (segments), w_colour, w_code,
+      w_boundary, egs_scale, egs_sigma, egs_min_size, itq_path (itq).
 
     Every family also takes ``name=``. Raises `MethodSpecError` listing the valid keys.
     """
     if not isinstance(text, str) or not text.strip():
-        raise MethodSpecError(f"empty method specification {text!r}; families: egs, slic, binmap")
+        raise MethodSpecError(f"empty method specification {text!r}; families: egs, slic, "
+                              "binmap, hierarchy")
     family_text, _, rest = text.strip().partition(":")
     family = _FAMILY_ALIASES.get(family_text.strip().lower())
     if family is None:
         raise MethodSpecError(
             f"unknown method family {family_text!r} in {text!r}; valid: egs, slic, binmap "
-            "(e.g. 'egs:scale=200', 'slic:n_segments=400', "
-            "'binmap:superpixels=slic,n_segments=200')"
+            "(the paper), hierarchy (e.g. 'egs:scale=200', 'slic:n_segments=400', "
+            "'binmap:superpixels=slic,n_segments=200', 'hierarchy:n_segments=100')"
         )
     pairs = {}
     for item in filter(None, (part.strip() for part in rest.split(","))):
@@ -386,6 +525,8 @@ def parse_method(text: str) -> Method:
             raise MethodSpecError(f"{text!r}: expected key=value, got {item!r}")
         if family == "binmap":
             key = _BINMAP_ALIASES.get(key, key)
+        elif family == "hierarchy":
+            key = _HIERARCHY_ALIASES.get(key, key)
         if key in pairs:
             raise MethodSpecError(f"{text!r}: {key} given twice")
         pairs[key] = value.strip()
@@ -402,6 +543,19 @@ def parse_method(text: str) -> Method:
         values = {key: _convert(family, key, raw, keys[key]) for key, raw in pairs.items()}
         cls = EGSMethod if family == "egs" else SLICMethod
         return cls(**values, name=name)
+
+    if family == "hierarchy":
+        unknown = sorted(set(pairs) - set(_HIERARCHY_KEYS))
+        if unknown:
+            raise MethodSpecError(
+                f"{text!r}: unknown key(s) {unknown} for hierarchy; valid keys: "
+                f"{sorted([*_HIERARCHY_KEYS, 'name'])}"
+            )
+        values = {key: _convert(family, key, raw, _HIERARCHY_KEYS[key]) for key, raw in pairs.items()}
+        try:
+            return HierarchyMethod(**values, name=name)
+        except MethodSpecError as error:
+            raise MethodSpecError(f"{text!r}: {error}") from None
 
     superpixel_method = pairs.pop("superpixels", "egs").lower()
     if superpixel_method not in _SUPERPIXEL_DEFAULTS:
@@ -429,33 +583,39 @@ def parse_method(text: str) -> Method:
 def as_method(method) -> Method:
     """A method spec from a spec, a string (`parse_method`), a dict with a "family" key,
     or a ready `Segmenter`."""
-    if isinstance(method, (EGSMethod, SLICMethod, BinaryMapMethod)):
+    if isinstance(method, (EGSMethod, SLICMethod, BinaryMapMethod, HierarchyMethod)):
         return method
     if isinstance(method, str):
         return parse_method(method)
     if isinstance(method, dict):
         params = dict(method)
         family = _FAMILY_ALIASES.get(str(params.pop("family", "")).lower())
-        cls = {"egs": EGSMethod, "slic": SLICMethod, "binmap": BinaryMapMethod}.get(family)
+        cls = {"egs": EGSMethod, "slic": SLICMethod, "binmap": BinaryMapMethod,
+               "hierarchy": HierarchyMethod}.get(family)
         if cls is None:
-            raise MethodSpecError(f"{method!r}: needs 'family' in egs, slic, binmap")
+            raise MethodSpecError(f"{method!r}: needs 'family' in egs, slic, binmap, hierarchy")
         try:
             return cls(**params)
         except TypeError as error:
             valid = [f.name for f in dataclasses.fields(cls)]
             raise MethodSpecError(f"{method!r}: {error}; valid keys: {valid}") from None
     if hasattr(method, "model") and hasattr(method, "superpixel_method"):
+        if getattr(method, "merge_mode", "codes") == "hierarchy":
+            return HierarchyMethod(model=method.model, n_segments=method.n_segments,
+                                   **method.hierarchy_params)
         return BinaryMapMethod.from_segmenter(method)
     raise MethodSpecError(
         f"cannot use {method!r} as a method: give an EGSMethod, SLICMethod, "
-        "BinaryMapMethod, a Segmenter, a dict with 'family', or a string like 'egs:scale=200'"
+        "BinaryMapMethod, HierarchyMethod, a Segmenter, a dict with 'family', or a string "
+        "like 'egs:scale=200'"
     )
 
 
 def sweep_methods(family: str, values: Iterable, **fixed) -> list[Method]:
     """One method per parameter value: EGS over ``scale``, SLIC over ``n_segments``,
     binmap over the parameter of its superpixels (``superpixels="egs"``: scale,
-    ``"slic"``: n_segments; other keyword arguments as `BinaryMapMethod`)."""
+    ``"slic"``: n_segments; other keyword arguments as `BinaryMapMethod`), hierarchy over
+    ``n_segments`` (other keyword arguments as `HierarchyMethod`)."""
     family = _FAMILY_ALIASES.get(family.lower(), family)
     if family == "egs":
         return [EGSMethod(scale=value, **fixed) for value in values]
@@ -470,7 +630,9 @@ def sweep_methods(family: str, values: Iterable, **fixed) -> list[Method]:
             BinaryMapMethod(superpixel_method=method, superpixel_params={**base_params, key: value}, **fixed)
             for value in values
         ]
-    raise MethodSpecError(f"unknown family {family!r}; valid: egs, slic, binmap")
+    if family == "hierarchy":
+        return [HierarchyMethod(n_segments=value, **fixed) for value in values]
+    raise MethodSpecError(f"unknown family {family!r}; valid: egs, slic, binmap, hierarchy")
 
 
 def sweep(dataset, family: str, values: Iterable, **kwargs) -> dict:
@@ -480,9 +642,11 @@ def sweep(dataset, family: str, values: Iterable, **kwargs) -> dict:
     return evaluate(dataset, sweep_methods(family, values, **kwargs), **options)
 
 
-def default_methods(itq_path=None, presets: Sequence[str] | None = None) -> list[Method]:
-    """The paper's table: EGS (sigma 1.0, k 100), SLIC (200), and ours (threshold 0) on
-    EGS k=100 and on SLIC 200 superpixels for each binary-map preset.
+def default_methods(itq_path=None, presets: Sequence[str] | None = None,
+                    hierarchy: bool = True) -> list[Method]:
+    """The paper's table: EGS (sigma 1.0, k 100), SLIC (200), and the paper's method
+    (threshold 0) on EGS k=100 and on SLIC 200 superpixels for each binary-map preset;
+    with `hierarchy`, also the default hierarchy (beyond the paper) at 100 segments.
 
     `presets` default: the default ``binmap_conv5`` (8 bits, the paper's count) and
     ``binmap_conv5_16bit``. `itq_path` overrides the ITQ file of ``binmap_conv5``.
@@ -496,20 +660,33 @@ def default_methods(itq_path=None, presets: Sequence[str] | None = None) -> list
         itq = itq_path if preset == DEFAULT_BINARY_MAP_PRESET else None
         methods.append(BinaryMapMethod(preset=preset, superpixel_method="egs", itq_path=itq))
         methods.append(BinaryMapMethod(preset=preset, superpixel_method="slic", itq_path=itq))
+    if hierarchy:
+        from tf_binmap.presets import DEFAULT_HIERARCHY_PRESET
+
+        methods.append(HierarchyMethod(preset=DEFAULT_HIERARCHY_PRESET))
     return methods
 
 
 def figure4_methods(preset: str = "binmap_conv5", itq_path=None,
                     egs_scales=EGS_SCALES, slic_segments=SLIC_SEGMENTS,
                     binmap_egs_scales=BINMAP_EGS_SCALES,
-                    binmap_slic_segments=BINMAP_SLIC_SEGMENTS) -> list[Method]:
-    """The curves of the paper's Figure 4: EGS over scale, SLIC over n_segments, and
-    ours (threshold 0) over the scale of EGS and over the n_segments of SLIC."""
+                    binmap_slic_segments=BINMAP_SLIC_SEGMENTS,
+                    hierarchy_segments=HIERARCHY_SEGMENTS,
+                    hierarchy_preset: str | None = None) -> list[Method]:
+    """The curves of the paper's Figure 4: EGS over scale, SLIC over n_segments, the
+    paper's method (threshold 0) over the scale of EGS and over the n_segments of SLIC,
+    and the default hierarchy (`HierarchyMethod`, preset `hierarchy_preset`, default
+    ``tf_binmap.presets.DEFAULT_HIERARCHY_PRESET``) over its segments per image
+    (``hierarchy_segments=()`` leaves it out)."""
+    from tf_binmap.presets import DEFAULT_HIERARCHY_PRESET
+
+    hierarchy_preset = hierarchy_preset or DEFAULT_HIERARCHY_PRESET
     return [
         *sweep_methods("egs", egs_scales),
         *sweep_methods("slic", slic_segments),
         *sweep_methods("binmap", binmap_egs_scales, superpixels="egs", preset=preset, itq_path=itq_path),
         *sweep_methods("binmap", binmap_slic_segments, superpixels="slic", preset=preset, itq_path=itq_path),
+        *sweep_methods("hierarchy", hierarchy_segments, preset=hierarchy_preset),
     ]
 
 
@@ -537,10 +714,12 @@ def evaluate(dataset, methods, limit: int | None = None, progress: bool = True,
             ``results["errors"]``; by default the error is raised at once.
 
     Returns:
-        ``{"dataset", "n_images", "n_errors", "errors", "wall_seconds",
+        ``{"dataset", "n_images", "image_names", "n_errors", "errors", "wall_seconds",
         "stage_seconds", "methods": [...]}``; each entry of "methods" holds "name",
         "family", "curve", "parameter", "spec", the `SegmentationScores.summary()`
-        figures and "seconds_per_image" ({stage: seconds, "total": ...}).
+        figures, "seconds_per_image" ({stage: seconds, "total": ...}) and "per_image"
+        (`per_image_sums`: one row per image in the order of "image_names", what the
+        paired bootstrap of `tf_binmap.evaluation.compare` resamples).
     """
     methods = [as_method(method) for method in methods]
     if not methods:
@@ -555,20 +734,28 @@ def evaluate(dataset, methods, limit: int | None = None, progress: bool = True,
     # Models are built before the first image, so a missing weight / ITQ file fails fast.
     models: dict[tuple, Any] = {}
     for method in methods:
-        if isinstance(method, BinaryMapMethod) and method.model_key() not in models:
+        key = method.model_key() if isinstance(method, (BinaryMapMethod, HierarchyMethod)) else None
+        if key is not None and key not in models:
             start = time.perf_counter()
-            models[method.model_key()] = method.load_model()
+            models[key] = method.load_model()
             stage_seconds["model_loading"] += time.perf_counter() - start
+        elif key is not None and isinstance(method, HierarchyMethod):
+            method.load_model()  # checks that a shared model has projections
 
     # Segmenter.pixel_codes places codes on pixels exactly as Segmenter.segment does.
+    from tf_binmap.segmentation.hierarchy import cut, hierarchical_segmentation
     from tf_binmap.segmentation.segmenter import Segmenter
 
     placers = {
         (method.model_key(), method.alignment): Segmenter(
             models[method.model_key()], superpixel_method=method.superpixel_method,
-            alignment=method.alignment)
+            alignment=method.alignment, merge="codes")
         for method in methods if isinstance(method, BinaryMapMethod)
     }
+    placers.update({
+        (method.model_key(), "center"): Segmenter(models[method.model_key()])
+        for method in methods if isinstance(method, HierarchyMethod) and method.uses_network
+    })
     scores = {method.name: SegmentationScores() for method in methods}
     seconds = {method.name: dict.fromkeys(STAGES, 0.0) for method in methods}
     errors: list[dict] = []
@@ -598,6 +785,8 @@ def evaluate(dataset, methods, limit: int | None = None, progress: bool = True,
         code_maps: dict[tuple, tuple[np.ndarray, float]] = {}
         pixel_code_cache: dict[tuple, tuple[np.ndarray, float]] = {}
         superpixel_cache: dict[tuple, tuple[np.ndarray, float]] = {}
+        projection_cache: dict[tuple, tuple[np.ndarray, float]] = {}
+        tree_cache: dict[tuple, tuple[Any, float]] = {}
 
         for method in methods:
             timing = seconds[method.name]
@@ -633,6 +822,37 @@ def evaluate(dataset, methods, limit: int | None = None, progress: bool = True,
                 elapsed = time.perf_counter() - start
                 stage_seconds["merge"] += elapsed
                 timing["merge"] += elapsed + pixel_seconds
+            elif isinstance(method, HierarchyMethod):
+                tree_key = method.tree_key()
+                model_key = method.model_key()
+                if model_key is not None:
+                    if model_key not in projection_cache:
+                        start = time.perf_counter()
+                        projections = np.asarray(models[model_key].projections(image[None]))[0]
+                        elapsed = time.perf_counter() - start
+                        stage_seconds["network"] += elapsed
+                        projection_cache[model_key] = (projections, elapsed)
+                    projections, elapsed = projection_cache[model_key]
+                    timing["network"] += elapsed
+                if tree_key not in tree_cache:
+                    start = time.perf_counter()
+                    pixel_values = None
+                    if model_key is not None:
+                        h, w, n_bits = projections.shape
+                        cell = placers[(model_key, "center")].pixel_codes(
+                            np.arange(h * w).reshape(h, w), image.shape)
+                        pixel_values = projections.reshape(-1, n_bits)[cell]
+                    tree = hierarchical_segmentation(image, pixel_values, leaves=base,
+                                                     **method.hierarchy_params())
+                    elapsed = time.perf_counter() - start
+                    stage_seconds["merge"] += elapsed
+                    tree_cache[tree_key] = (tree, elapsed)
+                tree, elapsed = tree_cache[tree_key]
+                start = time.perf_counter()
+                labels = cut(tree, method.n_segments)
+                cut_seconds = time.perf_counter() - start
+                stage_seconds["merge"] += cut_seconds
+                timing["merge"] += elapsed + cut_seconds
             else:
                 labels = base
             start = time.perf_counter()
@@ -661,10 +881,12 @@ def evaluate(dataset, methods, limit: int | None = None, progress: bool = True,
             "spec": method.spec(),
             **scores[method.name].summary(),
             "seconds_per_image": per_image,
+            "per_image": per_image_sums(scores[method.name]),
         })
     return {
         "dataset": _describe(dataset),
         "n_images": n_images,
+        "image_names": [record["name"] for record in scores[methods[0].name].records],
         "n_errors": len(errors),
         "errors": errors,
         "wall_seconds": time.perf_counter() - start_run,
@@ -754,6 +976,7 @@ _CURVE_STYLES = {
     "slic": ("tab:orange", "s", "-"),
     "binmap/egs": ("tab:green", "^", "--"),
     "binmap/slic": ("tab:red", "v", "--"),
+    "hierarchy": ("black", "*", "-"),
 }
 _EXTRA_COLOURS = ["tab:purple", "tab:brown", "tab:pink", "tab:olive", "tab:cyan", "tab:gray"]
 
@@ -805,7 +1028,8 @@ def plot_curves(results, path, title: str | None = None) -> Path:
             colour, marker, line = styles[curve]
             xs = [p["segments_per_image"] for p in points]
             ys = [p[key] for p in points]
-            label = f"ours: {curve}" if points[0].get("family") == "binmap" else curve
+            label = {"binmap": f"paper's method: {curve}",
+                     "hierarchy": f"ours: {curve}"}.get(points[0].get("family"), curve)
             axis.plot(xs, ys, linestyle=line, marker=marker, color=colour, markersize=6,
                       linewidth=1.6, label=label)
             for point in points:  # the swept parameter next to each point
@@ -826,8 +1050,8 @@ def plot_curves(results, path, title: str | None = None) -> Path:
         axis.set_xlabel("segments per image (mean)")
         axis.set_ylabel(ylabel)
         axis.grid(True, which="both", alpha=0.3)
-    axes[0].legend(loc="best", fontsize=9, title="numbers: EGS scale k / SLIC n_segments",
-                   title_fontsize=8)
+    axes[0].legend(loc="best", fontsize=9, title="numbers: EGS scale k / SLIC n_segments / "
+                   "hierarchy segments", title_fontsize=8)
     if title:
         figure.suptitle(title)
     path = Path(path)
@@ -866,7 +1090,8 @@ def _dedupe(methods: list[Method]) -> list[Method]:
 def evaluate_command(dataset: str = "bsds500", split: str = "val", data_root=None,
                      methods=None, curves: bool = False, out="outputs/evaluation",
                      limit: int | None = None, quiet: bool = False, *, itq_path=None,
-                     msrc_flavour: str = "gt_bmp", skip_errors: bool = False) -> dict:
+                     msrc_flavour: str = "gt_bmp", skip_errors: bool = False,
+                     bootstrap: int = 1000, seed: int = 0) -> dict:
     """Evaluate methods on a dataset and write the results (``tf-binmap evaluate``).
 
     Args:
@@ -877,8 +1102,12 @@ def evaluate_command(dataset: str = "bsds500", split: str = "val", data_root=Non
         data_root: folder with the datasets (default `default_data_root()`).
         methods: specs or strings for `parse_method`; default `default_methods()`, the
             paper's table.
-        curves: also run the Figure 4 sweeps (`figure4_methods`) and plot figure4.png.
+        curves: also run the Figure 4 sweeps (`figure4_methods`, with the default
+            hierarchy's curve), plot figure4.png and compare the hierarchy's curve with
+            EGS's and SLIC's at matched segment counts (`compare.compare_curves`).
         out: output folder: results.json, table.md, figure4.png (with curves).
+        bootstrap, seed: resamples of the paired bootstrap over images (0: none) and
+            its random seed.
         limit: only the first N images.
         quiet: no progress bar and no printing.
         itq_path: ITQ file for the ``binmap_conv5`` preset, used by every binmap method
@@ -889,8 +1118,10 @@ def evaluate_command(dataset: str = "bsds500", split: str = "val", data_root=Non
         the `evaluate` results, plus "table_methods" (names of the table's methods),
         "files" (paths written) and "settings".
     """
-    from tf_binmap.presets import DEFAULT_BINARY_MAP_PRESET
+    from tf_binmap.presets import DEFAULT_BINARY_MAP_PRESET, DEFAULT_HIERARCHY_PRESET
 
+    if int(bootstrap) < 0:
+        raise ValueError(f"bootstrap must be >= 0 resamples, got {bootstrap}")
     data = _open_dataset(dataset, split, data_root, msrc_flavour)
     table_methods = (default_methods(itq_path=itq_path) if methods is None
                      else [as_method(method) for method in methods])
@@ -929,8 +1160,17 @@ def evaluate_command(dataset: str = "bsds500", split: str = "val", data_root=Non
     sections = [f"# Evaluation\n\n{header}\n", table,
                 ("\nSeconds per image by stage (a shared stage counted for each method "
                  "using it):\n"), format_timings(table_entries)]
+    comparisons = []
     if curves:
         sections += ["\n## Figure 4 sweeps\n", format_table(results["methods"])]
+        ours = HierarchyMethod(preset=DEFAULT_HIERARCHY_PRESET).curve
+        for baseline in ("EGS", "SLIC"):
+            rows = compare_curves(results, ours, baseline, n_resamples=bootstrap, seed=seed)
+            comparisons.append({"curve": ours, "baseline": baseline, "n_resamples": bootstrap,
+                                "seed": seed, "rows": rows})
+            sections += [f"\n## {ours} vs {baseline}\n",
+                         format_comparison(rows, ours, baseline, bootstrap)]
+    results["comparisons"] = comparisons
     files = {"results": str(out / "results.json"), "table": str(out / "table.md")}
     _write_text(out / "table.md", "\n".join(sections) + "\n")
     if curves:
@@ -946,6 +1186,10 @@ def evaluate_command(dataset: str = "bsds500", split: str = "val", data_root=Non
         if curves:
             print()
             print(format_table(results["methods"]))
+        for comparison in comparisons:
+            print()
+            print(format_comparison(comparison["rows"], comparison["curve"],
+                                    comparison["baseline"], comparison["n_resamples"]))
         for path in files.values():
             print("wrote", path)
     return results

@@ -37,6 +37,7 @@ import heapq
 import numpy as np
 
 __all__ = [
+    "HIERARCHY_DEFAULTS",
     "MergeTree",
     "RegionFeatures",
     "border_statistics",
@@ -48,6 +49,12 @@ __all__ = [
     "pixel_pair_strengths",
     "region_features",
 ]
+
+
+#: The settings tuned on BSDS500 val (docs/ABLATIONS.md): fine EGS leaves, then merging on
+#: colour + 3 x soft CNN code + 2 x border strength.
+HIERARCHY_DEFAULTS = {"egs_scale": 50, "egs_sigma": 0.8, "egs_min_size": 20,
+                      "w_colour": 1.0, "w_code": 3.0, "w_boundary": 2.0}
 
 
 def _check_labels(labels) -> np.ndarray:
@@ -208,7 +215,7 @@ def region_features(labels: np.ndarray, colour=None, code=None, strengths=None) 
 
 def merge_hierarchy(superpixels: np.ndarray, features: RegionFeatures, w_colour: float = 1.0,
                     w_code: float = 0.0, w_boundary: float = 0.0,
-                    size_power: float = 0.0) -> MergeTree:
+                    size_power: float = 0.0, code_size_power: float = 0.0) -> MergeTree:
     """Greedy agglomerative merging of adjacent regions (see the module docstring).
 
     Args:
@@ -217,6 +224,8 @@ def merge_hierarchy(superpixels: np.ndarray, features: RegionFeatures, w_colour:
         w_colour, w_code, w_boundary: weights of the colour distance, the code distance
             and the mean border strength.
         size_power: exponent of the size factor (0 = no size factor).
+        code_size_power: the code term grows with the smaller region's size,
+            ``w_code * (min area / mean superpixel area) ** code_size_power`` (0: fixed).
 
     Returns:
         the `MergeTree` (n - 1 merges for a connected image).
@@ -242,7 +251,10 @@ def merge_hierarchy(superpixels: np.ndarray, features: RegionFeatures, w_colour:
         if n_colour and w_colour:
             d += w_colour * np.sqrt(np.sum(difference[:, :n_colour] ** 2, axis=1))
         if n_code and w_code:
-            d += w_code * np.sqrt(np.sum(difference[:, n_colour:] ** 2, axis=1))
+            code = w_code * np.sqrt(np.sum(difference[:, n_colour:] ** 2, axis=1))
+            if code_size_power:
+                code = code * (np.minimum(area[a], area[b]) / mean_area) ** code_size_power
+            d += code
         if w_boundary:
             d += w_boundary * strength / np.maximum(length, 1.0)
         if size_power:
@@ -263,10 +275,37 @@ def merge_hierarchy(superpixels: np.ndarray, features: RegionFeatures, w_colour:
     heap = list(zip(initial.tolist(), edges[:, 0].tolist(), edges[:, 1].tolist()))
     heapq.heapify(heap)
 
+    # The merge loop runs once per leaf: its per-merge distances avoid the generic
+    # function's allocations (same operations in the same order, so the same values).
+    use_colour, use_code = bool(n_colour and w_colour), bool(n_code and w_code)
+    add_reduce, sqrt, heappush, heappop = np.add.reduce, np.sqrt, heapq.heappush, heapq.heappop
+
+    def new_distances(region: int, others: list, stats: list) -> list:
+        difference = vectors[others] - vectors[region]
+        d = 0.0
+        if use_colour:
+            part = difference[:, :n_colour]
+            d = d + w_colour * sqrt(add_reduce(part * part, axis=1))
+        if use_code:
+            part = difference[:, n_colour:]
+            code = w_code * sqrt(add_reduce(part * part, axis=1))
+            if code_size_power:
+                code = code * (np.minimum(area[others], area[region]) / mean_area) ** code_size_power
+            d = d + code
+        if w_boundary or size_power:
+            stats = np.array(stats)
+            if w_boundary:
+                d = d + w_boundary * stats[:, 1] / np.maximum(stats[:, 0], 1.0)
+            if size_power:
+                d = d * (np.minimum(area[others], area[region]) / mean_area) ** size_power
+        if np.ndim(d) == 0:
+            return [float(d)] * len(others)
+        return d.tolist()
+
     merges, merge_distances = [], []
     new = n
     while heap:
-        d, a, b = heapq.heappop(heap)
+        d, a, b = heappop(heap)
         if not (alive[a] and alive[b]):
             continue
         alive[a] = alive[b] = False
@@ -275,15 +314,15 @@ def merge_hierarchy(superpixels: np.ndarray, features: RegionFeatures, w_colour:
         vectors[new] = (area[a] * vectors[a] + area[b] * vectors[b]) / area[new]
         joined: dict[int, list[float]] = {}
         for old in (a, b):
-            for other, (length, strength) in neighbours[old].items():
+            for other, entry in neighbours[old].items():
                 if other == a or other == b:
                     continue
-                entry = joined.get(other)
-                if entry is None:
-                    joined[other] = [length, strength]
+                merged = joined.get(other)
+                if merged is None:
+                    joined[other] = [entry[0], entry[1]]
                 else:
-                    entry[0] += length
-                    entry[1] += strength
+                    merged[0] += entry[0]
+                    merged[1] += entry[1]
                 del neighbours[other][old]
             neighbours[old] = None
         for other, entry in joined.items():
@@ -292,12 +331,10 @@ def merge_hierarchy(superpixels: np.ndarray, features: RegionFeatures, w_colour:
         merges.append((a, b))
         merge_distances.append(d)
         if joined:
-            others = np.fromiter(joined.keys(), dtype=np.int64, count=len(joined))
-            stats = np.array(list(joined.values()), dtype=np.float64)
-            new_d = distances(np.full(len(others), new), others, stats[:, 0], stats[:, 1])
+            others = list(joined)
             # (distance, smaller id, larger id): the new id is the largest so far.
-            for value, other in zip(new_d.tolist(), others.tolist()):
-                heapq.heappush(heap, (value, other, new))
+            for value, other in zip(new_distances(new, others, list(joined.values())), others):
+                heappush(heap, (value, other, new))
         new += 1
     merge_array = np.array(merges, dtype=np.int64).reshape(-1, 2)
     distance_array = np.array(merge_distances, dtype=np.float64)
@@ -353,25 +390,30 @@ def cut_at_level(tree: MergeTree, level: float) -> np.ndarray:
     return _leaf_assignment(tree, n_merges)[tree.superpixels]
 
 
-def hierarchical_segmentation(image: np.ndarray, pixel_codes=None, *, egs_scale: float = 50,
-                              egs_sigma: float = 0.8, egs_min_size: int = 20,
-                              edge_sigma: float = 1.0, w_colour: float = 1.0,
-                              w_code: float = 0.0, w_boundary: float = 0.0,
-                              size_power: float = 0.0) -> MergeTree:
+def hierarchical_segmentation(image: np.ndarray, pixel_codes=None, *, leaves=None,
+                              egs_scale: float = 50, egs_sigma: float = 0.8,
+                              egs_min_size: int = 20, edge_sigma: float = 1.0,
+                              w_colour: float = 1.0, w_code: float = 0.0,
+                              w_boundary: float = 0.0, size_power: float = 0.0) -> MergeTree:
     """Image -> merge tree, the whole pipeline with fine EGS superpixels as the leaves.
 
     Args:
         image: uint8 RGB (H, W, 3).
         pixel_codes: None or (H, W, c) real-valued per-pixel codes (e.g. the ITQ
             projections of the binary map, placed on the image pixels).
-        egs_scale, egs_sigma, egs_min_size: the leaf superpixels
-            (``felzenszwalb_labels``).
+        leaves: ready (H, W) leaf superpixels (dense labels); by default
+            ``felzenszwalb_labels(image, egs_scale, egs_sigma, egs_min_size)``.
+        egs_scale, egs_sigma, egs_min_size: the leaf superpixels when ``leaves`` is None.
         edge_sigma: Gaussian smoothing (pixels) of the Lab image for the border strength.
         w_colour, w_code, w_boundary, size_power: see `merge_hierarchy`.
     """
     from tf_binmap.segmentation.superpixels import felzenszwalb_labels
 
-    leaves = felzenszwalb_labels(image, scale=egs_scale, sigma=egs_sigma, min_size=egs_min_size)
+    if leaves is None:
+        leaves = felzenszwalb_labels(image, scale=egs_scale, sigma=egs_sigma, min_size=egs_min_size)
+    elif np.shape(leaves) != np.shape(image)[:2]:
+        raise ValueError(f"leaves must have the image's shape {np.shape(image)[:2]}, got "
+                         f"{np.shape(leaves)}")
     lab = lab_image(image)
     strengths = pixel_pair_strengths(lab_image(image, edge_sigma) if edge_sigma else lab) \
         if w_boundary else None

@@ -1,12 +1,19 @@
 """``Segmenter``: binary-map model + superpixels + merging, one call per image.
 
-image (uint8 RGB) -> code map (network) -> a code per pixel (receptive-field centres)
--> superpixels -> the majority code per superpixel -> adjacent superpixels with equal
-(or near) codes merged -> dense int32 label image.
+Two configurations:
 
-The model is anything with ``encode(images) -> (batch, h, w) codes``, ``bits``,
-``upscale`` and ``geometry`` (stride, offset): a Keras ``BinaryMapModel`` or an
-exported SavedModel / TFLite runner.
+- ``merge="hierarchy"`` (the default, beyond the paper; docs/ABLATIONS.md): fine EGS
+  leaves merged greedily on colour, border strength and the soft CNN codes (the mean
+  ITQ projections of conv5, preset ``binmap_conv5_x1``), cut at ``n_segments``.
+- ``merge="codes"`` (the paper's method, `Segmenter.paper`): image -> code map
+  (network) -> a code per pixel (receptive-field centres) -> superpixels -> the
+  majority code per superpixel -> adjacent superpixels with equal (or near) codes
+  merged -> dense int32 label image.
+
+For ``merge="codes"`` the model is anything with ``encode(images) -> (batch, h, w)
+codes``, ``bits``, ``upscale`` and ``geometry`` (stride, offset): a Keras
+``BinaryMapModel`` or an exported SavedModel / TFLite runner; the hierarchy also needs
+``projections`` (Keras).
 """
 
 from __future__ import annotations
@@ -17,10 +24,19 @@ import time
 import numpy as np
 
 from tf_binmap.io import as_image_batch, scaled_size
+from tf_binmap.segmentation.hierarchy import HIERARCHY_DEFAULTS
 from tf_binmap.segmentation.merge import (
     code_map_to_pixels, merge_superpixels, superpixel_codes,
 )
 from tf_binmap.segmentation.superpixels import SUPERPIXEL_METHODS, superpixels
+
+
+def default_preset(merge="hierarchy") -> str:
+    """The binary-map preset a Segmenter builds when given no model: the cheap x1 conv5
+    map for the hierarchy, the paper's x2 conv5 map for ``merge="codes"``."""
+    from tf_binmap.presets import DEFAULT_BINARY_MAP_PRESET, DEFAULT_HIERARCHY_PRESET
+
+    return DEFAULT_HIERARCHY_PRESET if merge == "hierarchy" else DEFAULT_BINARY_MAP_PRESET
 
 
 @dataclasses.dataclass
@@ -40,8 +56,12 @@ class Segmenter:
     """Segment images with a binary-map model.
 
     Args:
-        model: a ``BinaryMapModel`` (or exported runner); default: the default preset.
-        superpixel_method: ``"egs"`` (Felzenszwalb) or ``"slic"``.
+        model: a ``BinaryMapModel`` (or exported runner); default: the preset
+            ``binmap_conv5_x1`` for ``merge="hierarchy"`` and ``binmap_conv5`` for
+            ``merge="codes"`` (`default_preset`).
+        superpixel_method: ``"egs"`` (Felzenszwalb) or ``"slic"``; with
+            ``merge="codes"`` only (the hierarchy has its own leaves, see
+            ``hierarchy_params``).
         superpixel_params: keyword arguments of the superpixel method (defaults: the
             paper's baselines, EGS scale 100 sigma 1.0; SLIC 200 segments).
         threshold: merge adjacent superpixels whose codes differ in at most this many
@@ -50,21 +70,21 @@ class Segmenter:
             field centre is nearest) or ``"block"`` (the paper's plain block copy).
         absorb_single_neighbour: the authors' extra step (superpixels with a single
             neighbour are merged into it).
-        merge: ``"codes"`` (the paper: equal-code neighbours merged) or
-            ``"hierarchy"`` (beyond the paper, docs/ABLATIONS.md: fine EGS leaves merged
-            greedily on colour, border strength and the soft CNN codes, cut at
-            ``n_segments``; needs a model with ``projections``, i.e. Keras).
-        n_segments: segments per image for ``merge="hierarchy"``.
+        merge: ``"hierarchy"`` (the default, beyond the paper, docs/ABLATIONS.md: fine
+            EGS leaves merged greedily on colour, border strength and the soft CNN codes,
+            cut at ``n_segments``; needs a model with ``projections``, i.e. Keras) or
+            ``"codes"`` (the paper's method: equal-code neighbours of the superpixels
+            merged; works with exported models too).
+        n_segments: segments per image for ``merge="hierarchy"`` (default 100).
         hierarchy_params: keyword arguments of ``hierarchical_segmentation`` (default:
             the weights tuned on BSDS500 val).
     """
 
-    HIERARCHY_DEFAULTS = {"egs_scale": 50, "egs_sigma": 0.8, "egs_min_size": 20,
-                          "w_colour": 1.0, "w_code": 3.0, "w_boundary": 2.0}
+    HIERARCHY_DEFAULTS = HIERARCHY_DEFAULTS
 
     def __init__(self, model=None, superpixel_method="egs", superpixel_params=None,
                  threshold=0, alignment="center", absorb_single_neighbour=False,
-                 merge="codes", n_segments=100, hierarchy_params=None):
+                 merge="hierarchy", n_segments=100, hierarchy_params=None):
         if superpixel_method not in SUPERPIXEL_METHODS:
             raise ValueError(f"unknown superpixel method {superpixel_method!r}; choose "
                              f"from {sorted(SUPERPIXEL_METHODS)}")
@@ -76,9 +96,8 @@ class Segmenter:
             raise ValueError(f"n_segments must be >= 1, got {n_segments}")
         if model is None:
             from tf_binmap.models.binary_map import BinaryMapModel
-            from tf_binmap.presets import DEFAULT_BINARY_MAP_PRESET
 
-            model = BinaryMapModel.from_preset(DEFAULT_BINARY_MAP_PRESET)
+            model = BinaryMapModel.from_preset(default_preset(merge))
         self.model = model
         self.superpixel_method = superpixel_method
         self.superpixel_params = dict(superpixel_params or {})
@@ -89,17 +108,29 @@ class Segmenter:
         self.n_segments = int(n_segments)
         self.hierarchy_params = {**self.HIERARCHY_DEFAULTS, **(hierarchy_params or {})}
         if merge == "hierarchy" and not hasattr(self.model, "projections"):
-            raise ValueError("merge='hierarchy' needs the real-valued projections of a "
-                             "Keras BinaryMapModel; exported models give codes only")
+            raise ValueError("merge='hierarchy' (the default) needs the real-valued "
+                             "projections of a Keras BinaryMapModel; exported models give "
+                             "codes only: pass merge='codes' (the paper's method) to use one")
 
     @classmethod
     def from_preset(cls, preset=None, weights_path=None, itq_path=None, **kwargs):
+        """A Segmenter on a binary-map preset (default `default_preset` of ``merge``);
+        other keyword arguments as the constructor."""
         from tf_binmap.models.binary_map import BinaryMapModel
-        from tf_binmap.presets import DEFAULT_BINARY_MAP_PRESET
 
-        model = BinaryMapModel.from_preset(preset or DEFAULT_BINARY_MAP_PRESET,
-                                           weights_path=weights_path, itq_path=itq_path)
+        preset = preset or default_preset(kwargs.get("merge", "hierarchy"))
+        model = BinaryMapModel.from_preset(preset, weights_path=weights_path,
+                                           itq_path=itq_path)
         return cls(model, **kwargs)
+
+    @classmethod
+    def paper(cls, preset=None, weights_path=None, itq_path=None, **kwargs):
+        """The paper's method as a named configuration: binary map ``binmap_conv5``
+        (conv5, input x2, 8 bits), EGS k=100 superpixels, neighbours with equal codes
+        merged (``merge="codes"``, threshold 0)."""
+        kwargs.setdefault("merge", "codes")
+        return cls.from_preset(preset, weights_path=weights_path, itq_path=itq_path,
+                               **kwargs)
 
     @property
     def bits(self):
