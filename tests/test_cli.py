@@ -247,6 +247,6 @@ def test_segment_default_is_the_hierarchy_with_the_asked_count(tmp_path, weights
     settings = json.loads((paper / "tf_binmap_segment.json").read_text())
     assert settings["merge"] == "codes" and settings["model"] == "binmap_conv5"
 
-    # An exported code map cannot feed the hierarchy: said before any work.
+    # A missing export is named.
     result = run(["bench", "--tflite", str(tmp_path / "any.tflite")], tmp_path, weights_cache)
-    assert result.returncode == 2 and "add --merge codes" in result.stderr
+    assert result.returncode == 1 and "any.tflite does not exist" in result.stderr

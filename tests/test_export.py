@@ -124,6 +124,12 @@ def test_saved_model_gives_the_keras_codes_and_bits(models, saved_model_dir):
         np.testing.assert_array_equal(outputs["codes"].numpy(), expected)
         np.testing.assert_array_equal(outputs["bits"].numpy(),
                                       unpack_bits(expected, model.bits))
+        # The soft codes of the hierarchy: the projections before the threshold.
+        projections = outputs["projections"].numpy()
+        keras_projections = model.projections(images)
+        assert projections.dtype == np.float32 and projections.shape == keras_projections.shape
+        np.testing.assert_allclose(projections, keras_projections, rtol=0,
+                                   atol=1e-5 * np.abs(keras_projections).max())
         # The encoded-file route decodes to the same pixels (PNG is lossless).
         files = [tf.io.encode_png(image).numpy() for image in images]
         np.testing.assert_array_equal(decode(image_bytes=tf.constant(files))["codes"],
@@ -220,7 +226,7 @@ def test_tflite_has_builtin_ops_only(tflite_files, variant, quantization):
     ops = {op["op_name"] for op in interpreter._get_ops_details()}
     assert ops == names
     signature = interpreter.get_signature_list()["serving_default"]
-    assert signature == {"inputs": ["image"], "outputs": ["bits", "codes"]}
+    assert signature == {"inputs": ["image"], "outputs": ["bits", "codes", "projections"]}
     details = interpreter.get_input_details()
     assert len(details) == 1 and details[0]["dtype"] == np.uint8
     assert list(details[0]["shape_signature"]) == [-1, -1, -1, 3]
@@ -247,6 +253,12 @@ def test_tflite_agrees_with_keras(models, tflite_files, variant, quantization):
         assert outputs["codes"].shape == (2, *model.code_map_size(*photo.shape[:2]))
         np.testing.assert_array_equal(outputs["bits"],
                                       unpack_bits(outputs["codes"], model.bits))
+        projections = runner.projections(images)
+        assert projections.dtype == np.float32 and projections.shape == outputs["bits"].shape
+        if quantization is None:
+            keras_projections = model.projections(images)
+            np.testing.assert_allclose(projections, keras_projections, rtol=0,
+                                       atol=1e-4 * np.abs(keras_projections).max())
         keras_maps.append(model.encode(images))
         tflite_maps.append(outputs["codes"])
     agreement = codes_agreement(keras_maps, tflite_maps, model.bits)
@@ -310,10 +322,15 @@ def test_segmenter_on_the_runners_equals_keras(models, saved_model_dir, tflite_f
     model = models["torchvision"]
     photo = _photos()[0]
     expected = Segmenter(model=model, merge="codes").segment(photo)
+    hierarchy = Segmenter(model=model, n_segments=50).segment(photo)
     for runner in (TFLiteCodeMapper(tflite_files("torchvision", None)),
                    SavedModelCodeMapper(saved_model_dir.parent)):
         np.testing.assert_array_equal(Segmenter(model=runner, merge="codes").segment(photo),
                                       expected)
+        # The default hierarchy runs on the exported projections too.
+        labels = Segmenter(model=runner, n_segments=50).segment(photo)
+        assert labels.max() == 49
+        assert np.mean(labels == hierarchy) > 0.98, type(runner).__name__
 
 
 def test_codes_agreement_counts_bits():

@@ -81,8 +81,10 @@ def _parser():
             "times decode, network, superpixels and merge per image (median of repeats) "
             "for the Keras model and, with --tflite, an exported TFLite file; EGS and "
             "SLIC alone on the same images; ratios are taken within one run\n"
-            "examples:\n  tf-binmap bench\n  tf-binmap bench --merge codes --size 321 481 "
-            "--batch 4 --tflite saved_models/binmap_conv5.tflite --json bench.json")
+            "examples:\n  tf-binmap bench\n"
+            "  tf-binmap bench --tflite saved_models/binmap_conv5_x1.tflite\n"
+            "  tf-binmap bench --merge codes --size 321 481 --batch 4 "
+            "--tflite saved_models/binmap_conv5_int8.tflite --json bench.json")
     p.add_argument("--size", type=int, nargs=2, default=(321, 481), metavar=("H", "W"))
     p.add_argument("--images", type=int, default=4, help="distinct photos (default 4)")
     p.add_argument("--batch", type=int, default=1)
@@ -388,14 +390,12 @@ def _cmd_bench(args):
         from tf_binmap.export import TFLiteCodeMapper
         from tf_binmap.segmentation.segmenter import Segmenter
 
-        if keras_segmenter.merge_mode != "codes":
-            raise UsageError("--tflite times an exported code map, which the paper's method "
-                             "uses (the hierarchy needs the Keras projections): add "
-                             "--merge codes")
         segmenters[f"ours (TFLite {Path(args.tflite).stem})"] = Segmenter(
             TFLiteCodeMapper(args.tflite), superpixel_method=keras_segmenter.superpixel_method,
             superpixel_params=keras_segmenter.superpixel_params,
-            threshold=keras_segmenter.threshold, merge="codes")
+            threshold=keras_segmenter.threshold, merge=keras_segmenter.merge_mode,
+            n_segments=keras_segmenter.n_segments,
+            hierarchy_params=keras_segmenter.hierarchy_params)
     rows = benchmark(segmenters, sample_images(tuple(args.size), args.images),
                      repeats=args.repeats, batch=args.batch)
     print(f"{args.size[0]}x{args.size[1]} images, batch {args.batch}, median of "

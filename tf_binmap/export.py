@@ -173,14 +173,18 @@ def _preprocess(model, images):
 
 def _codes_and_bits(model, images):
     """Network-scale uint8 images -> {"codes": int32 (b, h, w), "bits": uint8
-    (b, h, w, n)}, both from one pass (the Keras model's own layers and weights)."""
+    (b, h, w, n), "projections": float32 (b, h, w, n)}, all from one pass (the Keras
+    model's own layers and weights). The projections (before the threshold) are the
+    soft codes the hierarchical segmentation averages over regions."""
     import tensorflow as tf
 
     features = model.backbone(_preprocess(model, images))[model.feature_layer]
-    hard = model.hashing.project(features) >= 0.0
+    projections = model.hashing.project(features)
+    hard = projections >= 0.0
     weights = tf.constant([1 << (model.bits - 1 - i) for i in range(model.bits)], tf.int32)
     codes = tf.reduce_sum(tf.cast(hard, tf.int32) * weights, axis=-1)
-    return {"codes": codes, "bits": tf.cast(hard, tf.uint8)}
+    return {"codes": codes, "bits": tf.cast(hard, tf.uint8),
+            "projections": tf.cast(projections, tf.float32)}
 
 
 def _image_scale_outputs(model, images):
@@ -390,7 +394,8 @@ def export_tflite(model, path, quantization=None, representative_images=None,
 
     Input ``image`` uint8 (batch, H, W, 3) at network scale (resize by ``upscale``
     first; ``TFLiteCodeMapper`` does), dynamic batch/H/W (``resize_tensor_input``).
-    Outputs ``codes`` int32 (batch, h, w) and ``bits`` uint8 (batch, h, w, n_bits).
+    Outputs ``codes`` int32 (batch, h, w), ``bits`` uint8 (batch, h, w, n_bits) and
+    ``projections`` float32 (batch, h, w, n_bits).
 
     ``quantization``: ``None`` (float32), ``"float16"`` (weights), ``"dynamic"``
     (int8 weights, float activations) or ``"int8"`` (full integer: calibrated on
@@ -551,9 +556,29 @@ class _CodeMapper:
         (batch, h, w), as ``BinaryMapModel.encode``."""
         return self.predict(images)["codes"]
 
+    def projections(self, images):
+        """uint8 RGB images at image scale -> float32 ITQ projections (batch, h, w,
+        n_bits), as ``BinaryMapModel.projections`` (what ``Segmenter``'s hierarchy
+        needs)."""
+        outputs = self.predict(images)
+        if "projections" not in outputs:
+            raise ExportError(f"{self.path} outputs codes and bits only (exported by an "
+                              "older tf_binmap); export it again for the projections, or "
+                              "use Segmenter(merge='codes')")
+        return outputs["projections"]
+
     def predict(self, images):
-        """-> {"codes": int32 (batch, h, w), "bits": uint8 (batch, h, w, n_bits)}."""
+        """-> {"codes": int32 (batch, h, w), "bits": uint8 (batch, h, w, n_bits),
+        "projections": float32 (batch, h, w, n_bits)}."""
         raise NotImplementedError
+
+    @staticmethod
+    def _collect(outputs):
+        result = {"codes": np.asarray(outputs["codes"], np.int32),
+                  "bits": np.asarray(outputs["bits"], np.uint8)}
+        if "projections" in outputs:
+            result["projections"] = np.asarray(outputs["projections"], np.float32)
+        return result
 
 
 def _interpreter_class():
@@ -599,9 +624,7 @@ class TFLiteCodeMapper(_CodeMapper):
             images = np.stack([cv2.resize(image, (width, height),
                                           interpolation=cv2.INTER_LINEAR)
                                for image in images])
-        outputs = self._runner(image=np.ascontiguousarray(images))
-        return {"codes": np.asarray(outputs["codes"], np.int32),
-                "bits": np.asarray(outputs["bits"], np.uint8)}
+        return self._collect(self._runner(image=np.ascontiguousarray(images)))
 
 
 def _saved_model_version_dir(path):
@@ -643,7 +666,7 @@ class SavedModelCodeMapper(_CodeMapper):
 
         images = self._check_images(images)
         outputs = self._signature(image=tf.constant(images))
-        return {"codes": outputs["codes"].numpy(), "bits": outputs["bits"].numpy()}
+        return self._collect({key: value.numpy() for key, value in outputs.items()})
 
 
 # ------------------------------------------------------------------------ comparison

@@ -338,7 +338,8 @@ class HierarchyMethod:
         w_colour, w_code, w_boundary: distance weights (default: tuned on BSDS500 val).
         egs_scale, egs_sigma, egs_min_size: the leaf superpixels.
         itq_path: ITQ parameter file overriding the preset's.
-        model: a ready model with ``projections`` (a Keras ``BinaryMapModel``).
+        model: a ready model with ``projections`` (a Keras ``BinaryMapModel`` or an
+            export runner).
         name: the label in tables and plots (default: made from the settings).
     """
 
@@ -427,8 +428,8 @@ class HierarchyMethod:
             model = BinaryMapModel.from_preset(self.preset, itq_path=self.itq_path)
         if not hasattr(model, "projections"):
             raise MethodSpecError(
-                f"{self.name}: the hierarchy needs the real-valued projections of a Keras "
-                "BinaryMapModel; exported models give codes only"
+                f"{self.name}: the hierarchy needs a model with the real-valued projections "
+                "(a Keras BinaryMapModel or an export runner); this one gives codes only"
             )
         return model
 

@@ -10,10 +10,10 @@ Two configurations:
   majority code per superpixel -> adjacent superpixels with equal (or near) codes
   merged -> dense int32 label image.
 
-For ``merge="codes"`` the model is anything with ``encode(images) -> (batch, h, w)
-codes``, ``bits``, ``upscale`` and ``geometry`` (stride, offset): a Keras
-``BinaryMapModel`` or an exported SavedModel / TFLite runner; the hierarchy also needs
-``projections`` (Keras).
+The model is anything with ``encode(images) -> (batch, h, w) codes``, ``bits``,
+``upscale`` and ``geometry`` (stride, offset), plus ``projections(images) -> (batch, h,
+w, bits)`` for the hierarchy: a Keras ``BinaryMapModel`` or an exported SavedModel /
+TFLite runner.
 """
 
 from __future__ import annotations
@@ -72,9 +72,9 @@ class Segmenter:
             neighbour are merged into it).
         merge: ``"hierarchy"`` (the default, beyond the paper, docs/ABLATIONS.md: fine
             EGS leaves merged greedily on colour, border strength and the soft CNN codes,
-            cut at ``n_segments``; needs a model with ``projections``, i.e. Keras) or
+            cut at ``n_segments``; needs a model with ``projections``) or
             ``"codes"`` (the paper's method: equal-code neighbours of the superpixels
-            merged; works with exported models too).
+            merged).
         n_segments: segments per image for ``merge="hierarchy"`` (default 100).
         hierarchy_params: keyword arguments of ``hierarchical_segmentation`` (default:
             the weights tuned on BSDS500 val).
@@ -109,8 +109,9 @@ class Segmenter:
         self.hierarchy_params = {**self.HIERARCHY_DEFAULTS, **(hierarchy_params or {})}
         if merge == "hierarchy" and not hasattr(self.model, "projections"):
             raise ValueError("merge='hierarchy' (the default) needs the real-valued "
-                             "projections of a Keras BinaryMapModel; exported models give "
-                             "codes only: pass merge='codes' (the paper's method) to use one")
+                             "projections (a Keras BinaryMapModel or an export runner); "
+                             "this model gives codes only: pass merge='codes' (the paper's "
+                             "method) to use it")
 
     @classmethod
     def from_preset(cls, preset=None, weights_path=None, itq_path=None, **kwargs):
