@@ -50,7 +50,7 @@ from tf_binmap.segmentation.hierarchy import (
 from tf_binmap.segmentation.merge import code_map_to_pixels
 from tf_binmap.segmentation.superpixels import felzenszwalb_labels, slic_labels
 
-EGS_SCALES = (50, 100, 200, 300, 500, 800, 1200, 2000, 3500, 6000)
+EGS_SCALES = (50, 100, 200, 300, 500, 800, 1200, 2000, 3500, 6000, 10000)
 SLIC_SEGMENTS = (10, 25, 50, 100, 200, 400, 800, 1200)
 CUTS = (10, 15, 20, 25, 30, 45, 60, 80, 100, 150, 200, 300, 400, 600, 800)
 MATCH_COUNTS = (20, 30, 45, 60, 80, 100, 150, 200, 300, 400, 600)
@@ -372,19 +372,26 @@ def area_between(method: Curve, baseline: Curve, lo=20, hi=600):
 # Best setting found on BSDS500 val by --grid (see docs/ABLATIONS.md), then the codes
 # moved to conv5 at the image's own size (x1p8, the shipped binmap_conv5_x1 preset):
 # as good, 4x cheaper; this is the default of Segmenter / tf-binmap.
-BEST = dict(code="x1p8", w_colour=1.0, w_code=3.0, w_boundary=2.0, size_power=0.0)
+BEST = dict(code="x1p8", w_colour=1.0, w_code=4.0, w_boundary=3.0, size_power=0.0)
 LEAVES = dict(egs_scale=50, egs_sigma=0.8)
 
 ABLATIONS = [
     ("H colour", dict(BEST, code="none", w_code=0.0, w_boundary=0.0)),
     ("H colour+boundary", dict(BEST, code="none", w_code=0.0)),
-    ("H code p16 only", dict(BEST, code="p16", w_colour=0.0, w_code=1.0, w_boundary=0.0)),
-    ("H colour+code p16", dict(BEST, code="p16", w_boundary=0.0)),
-    ("H colour+boundary+code p16", dict(BEST, code="p16")),
-    ("H colour+boundary+code p8", dict(BEST, code="p8")),
+    ("H code x2 p16 only", dict(BEST, code="p16", w_colour=0.0, w_code=1.0, w_boundary=0.0)),
+    ("H colour+code x2 p16", dict(BEST, code="p16", w_boundary=0.0)),
+    ("H colour+boundary+code x2 p16", dict(BEST, code="p16")),
+    ("H colour+boundary+code x2 p8", dict(BEST, code="p8")),
+    ("H x1 p8, w_code 3, w_boundary 2 (the x2 p16 grid's best)", dict(BEST, w_code=3.0, w_boundary=2.0)),
+    ("H x1 p8, w_code 2, w_boundary 2", dict(BEST, w_code=2.0, w_boundary=2.0)),
+    ("H x1 p8, w_code 5, w_boundary 2", dict(BEST, w_code=5.0, w_boundary=2.0)),
+    ("H x1 p8, w_code 3, w_boundary 3", dict(BEST, w_code=3.0)),
+    ("H x1 p8, w_code 2, w_boundary 3", dict(BEST, w_code=2.0)),
+    ("H x1 p8, w_code 3, w_boundary 4", dict(BEST, w_code=3.0, w_boundary=4.0)),
+    ("H x1 p8, w_code 4, w_boundary 4", dict(BEST, w_boundary=4.0)),
     ("H default + size term 0.2", dict(BEST, size_power=0.2)),
-    ("H default, w_code 2", dict(BEST, w_code=2.0)),
-    ("H default, w_code 5", dict(BEST, w_code=5.0)),
+    ("H default + code weight x (size ratio)^0.25", dict(BEST, code_size_power=0.25)),
+    ("H default + code weight x (size ratio)^0.5", dict(BEST, code_size_power=0.5)),
     ("H default", dict(BEST, cut_mode="level")),
     ("H colour+boundary+code x1 p8 (default)", dict(BEST)),
 ]
@@ -392,11 +399,11 @@ ABLATIONS = [
 # Other leaves / code encodings (each needs its own leaves and features).
 LEAF_ABLATIONS = [
     ("leaves EGS k=100", dict(egs_scale=100, egs_sigma=0.8), dict(BEST)),
+    ("leaves EGS k=50, sigma 1.0", dict(egs_scale=50, egs_sigma=1.0), dict(BEST)),
     ("leaves EGS k=50, min_size 50", dict(egs_scale=50, egs_sigma=0.8, min_size=50), dict(BEST)),
     ("leaves EGS k=50 sigma 0.5 min_size 10 at half size", dict(egs_scale=50, egs_sigma=0.5, min_size=10,
                                                                downscale=2), dict(BEST)),
-    ("codes = mean of the bits (x2 p8, not projections), w_code 3",
-     dict(LEAVES, sign=True), dict(BEST, code="p8")),
+    ("codes = mean of the bits (x2 p8, not projections)", dict(LEAVES, sign=True), dict(BEST, code="p8")),
 ]
 
 
@@ -467,8 +474,8 @@ def main(argv=None):
     # "interpolation" is exact), and x2 codes instead of x1.
     by_name = {curve.name: curve for curve in curves}
     print_bootstrap(best, by_name["H colour+boundary"], args.resamples, args.seed)
-    print_bootstrap(by_name["H colour+boundary+code p8"], by_name["H colour+boundary"], args.resamples, args.seed)
-    print_bootstrap(best, by_name["H colour+boundary+code p8"], args.resamples, args.seed)
+    print_bootstrap(by_name["H colour+boundary+code x2 p8"], by_name["H colour+boundary"], args.resamples, args.seed)
+    print_bootstrap(best, by_name["H colour+boundary+code x2 p8"], args.resamples, args.seed)
 
     if args.leaves:
         print("\nLeaves and code encodings (cut at fixed n per image), difference to EGS over 20..600:")

@@ -108,7 +108,7 @@ def test_evaluate_hierarchy_shares_one_tree_and_matches_the_segmenter(dataset, m
     monkeypatch.setattr(hierarchy_module, "hierarchical_segmentation", real)
 
     assert model.projection_calls == 2 and model.calls == 0  # projections once per image
-    assert sorted(built) == [0.0, 0.0, 3.0, 3.0]  # one tree per image and setting
+    assert sorted(built) == [0.0, 0.0, 4.0, 4.0]  # one tree per image and setting
     by_name = {entry["name"]: entry for entry in results["methods"]}
     for method in methods[:3]:
         entry = by_name[method.name]

@@ -115,6 +115,27 @@ def test_merged_features_are_area_weighted_means():
     assert tree.distances.tolist() == [0.0, 30.0]
 
 
+def test_code_term_weighted_by_region_size():
+    # Strips of 4, 8 and 4 columns (mean area 21.33 px); codes 0, 0, 2: the last merge
+    # joins {0, 1} (48 px) with 2 (16 px), code distance 2, size ratio 16 / 21.33.
+    labels = np.repeat(np.array([[0] * 4 + [1] * 8 + [2] * 4]), 4, axis=0).astype(np.int32)
+    code = np.zeros(labels.shape + (1,))
+    code[labels == 2] = 2.0
+    features = region_features(labels, code=code)
+    plain = merge_hierarchy(labels, features, w_colour=0.0, w_code=3.0)
+    assert plain.distances.tolist() == [0.0, 6.0]
+    weighted = merge_hierarchy(labels, features, w_colour=0.0, w_code=3.0, code_size_power=0.5)
+    assert weighted.distances[1] == pytest.approx(6.0 * (16 / (64 / 3)) ** 0.5)
+    # Also through the batch distances of the first pass (one merge between two leaves).
+    two = labels[:, :8] // 1
+    two[:, 4:] = 1
+    code_two = np.zeros(two.shape + (1,))
+    code_two[two == 1] = 1.0
+    tree = merge_hierarchy(two, region_features(two, code=code_two), w_colour=0.0, w_code=1.0,
+                           code_size_power=1.0)
+    assert tree.distances.tolist() == [1.0]  # equal areas: ratio 1
+
+
 def test_border_statistics_counts_pixel_pairs():
     labels = np.array([[0, 0, 1], [0, 2, 1]], np.int32)
     edges, lengths, sums = border_statistics(labels)

@@ -52,9 +52,9 @@ __all__ = [
 
 
 #: The settings tuned on BSDS500 val (docs/ABLATIONS.md): fine EGS leaves, then merging on
-#: colour + 3 x soft CNN code + 2 x border strength.
+#: colour + 4 x soft CNN code (conv5 at x1, 8 bits) + 3 x border strength.
 HIERARCHY_DEFAULTS = {"egs_scale": 50, "egs_sigma": 0.8, "egs_min_size": 20,
-                      "w_colour": 1.0, "w_code": 3.0, "w_boundary": 2.0}
+                      "w_colour": 1.0, "w_code": 4.0, "w_boundary": 3.0}
 
 
 def _check_labels(labels) -> np.ndarray:
