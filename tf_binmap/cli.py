@@ -125,7 +125,7 @@ def _parser():
                    "0 = none)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     p.add_argument("--out", default="outputs/evaluation",
-                   help="folder for results.json, table.md, figure4.png")
+                   help="folder for results.json, table.md (and with --curves figure4.png, comparison.png)")
 
     p = add("export", "export a binary-map preset for TF Serving or TFLite / LiteRT",
             "saved_model writes OUT/PRESET/VERSION/ (TF Serving layout); tflite writes "

@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+from PIL import Image
 from test_benchmark import FakeModel, _assert_same_scores, _direct_summary, _synthetic_images
 
 from tf_binmap.evaluation.benchmark import (
@@ -231,7 +232,9 @@ def test_evaluate_command_curves_compare_the_hierarchy_with_egs_and_slic(dataset
     assert [c["baseline"] for c in results["comparisons"]] == ["EGS", "SLIC"]
     assert len(results["comparisons"][0]["rows"]) == 11
     assert sorted(p.name for p in (tmp_path / "eval").iterdir()) == [
-        "figure4.png", "results.json", "table.md"]
+        "comparison.png", "figure4.png", "results.json", "table.md"]
+    with Image.open(tmp_path / "eval" / "comparison.png") as picture:
+        assert picture.format == "PNG" and picture.size[0] > 800 and picture.size[1] > 600
     table = (tmp_path / "eval" / "table.md").read_text()
     assert f"## {ours} vs EGS" in table and f"## {ours} vs SLIC" in table
     saved = json.loads((tmp_path / "eval" / "results.json").read_text())

@@ -41,7 +41,9 @@ from typing import Any
 import numpy as np
 
 from tf_binmap.evaluation.datasets import BSDS500, MSRC, DatasetError, default_data_root
-from tf_binmap.evaluation.compare import compare_curves, format_comparison, per_image_sums
+from tf_binmap.evaluation.compare import (
+    compare_curves, format_comparison, per_image_sums, plot_comparison,
+)
 from tf_binmap.evaluation.metrics import SegmentationScores
 from tf_binmap.io import ImageReadError, atomic_output
 from tf_binmap.presets import DEFAULT_HIERARCHY_PRESET
@@ -740,8 +742,11 @@ def evaluate(dataset, methods, limit: int | None = None, progress: bool = True,
             start = time.perf_counter()
             models[key] = method.load_model()
             stage_seconds["model_loading"] += time.perf_counter() - start
-        elif key is not None and isinstance(method, HierarchyMethod):
-            method.load_model()  # checks that a shared model has projections
+        if isinstance(method, HierarchyMethod) and key is not None and \
+                not hasattr(models[key], "projections"):
+            raise MethodSpecError(  # a model first loaded for a binmap method
+                f"{method.name}: the hierarchy needs a model with the real-valued "
+                "projections; this one gives codes only")
 
     # Segmenter.pixel_codes places codes on pixels exactly as Segmenter.segment does.
     from tf_binmap.segmentation.hierarchy import cut, hierarchical_segmentation
@@ -1106,7 +1111,9 @@ def evaluate_command(dataset: str = "bsds500", split: str = "val", data_root=Non
         curves: also run the Figure 4 sweeps (`figure4_methods`, with the default
             hierarchy's curve), plot figure4.png and compare the hierarchy's curve with
             EGS's and SLIC's at matched segment counts (`compare.compare_curves`).
-        out: output folder: results.json, table.md, figure4.png (with curves).
+        out: output folder: results.json, table.md; with curves also figure4.png and
+            comparison.png (the hierarchy vs EGS and SLIC, and its difference to EGS
+            with the bootstrap intervals).
         bootstrap, seed: resamples of the paired bootstrap over images (0: none) and
             its random seed.
         limit: only the first N images.
@@ -1175,8 +1182,10 @@ def evaluate_command(dataset: str = "bsds500", split: str = "val", data_root=Non
     files = {"results": str(out / "results.json"), "table": str(out / "table.md")}
     _write_text(out / "table.md", "\n".join(sections) + "\n")
     if curves:
-        files["figure4"] = str(plot_curves(results, out / "figure4.png",
-                                           title=f"{_dataset_title(data)}: {results['n_images']} images"))
+        title = f"{_dataset_title(data)}: {results['n_images']} images"
+        files["figure4"] = str(plot_curves(results, out / "figure4.png", title=title))
+        files["comparison"] = str(plot_comparison(results, comparisons[0],
+                                                  out / "comparison.png", title=title))
     results["files"] = files
     write_json(results, out / "results.json")
     if not quiet:

@@ -32,6 +32,7 @@ __all__ = [
     "format_comparison",
     "interpolate_log",
     "per_image_sums",
+    "plot_comparison",
     "pooled_points",
 ]
 
@@ -185,3 +186,69 @@ def format_comparison(rows: Sequence[dict], curve: str, baseline: str,
                   + (f"; interval above 0 on both at {significant}" if n_resamples else "")
                   + f" (unmatched: {len(rows) - len(matched)})"]
     return "\n".join(lines)
+
+
+def plot_comparison(results, comparison: dict, path, baselines: Sequence[str] = ("EGS", "SLIC"),
+                    title: str | None = None):
+    """Top: the method's curve beside the baselines' curves (pooled Seg-IoU, covering
+    against segments per image, log scale). Bottom: the method minus
+    ``comparison["baseline"]`` at each matched count with its bootstrap interval.
+    ``comparison``: {"curve", "baseline", "rows" (`compare_curves`), "n_resamples"}.
+    Written atomically as PNG; returns the path."""
+    from pathlib import Path
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    from tf_binmap.io import atomic_output
+
+    figure = Figure(figsize=(12, 8), dpi=100, layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.subplots(2, 2, sharex=True, height_ratios=(3, 2))
+    colours = {"EGS": "tab:blue", "SLIC": "tab:orange"}
+    curves = [(comparison["curve"], "black", "*")] + [
+        (name, colours.get(name, "tab:gray"), "o") for name in baselines]
+    rows = comparison["rows"]
+    for column, (key, label) in enumerate((("seg_iou", "Seg-IoU, pooled (%)"),
+                                           ("covering", "covering (%)"))):
+        axis = axes[0, column]
+        for curve, colour, marker in curves:
+            _, data = curve_data(results, curve)
+            segments, iou, cov = pooled_points(data)
+            order = np.argsort(segments)
+            values = (iou if key == "seg_iou" else cov)[order]
+            axis.plot(segments[order], values, marker=marker, color=colour, linewidth=1.6,
+                      markersize=7 if marker == "*" else 5,
+                      label=f"ours: {curve}" if curve == comparison["curve"] else curve)
+        axis.set_ylabel(label)
+        axis.grid(True, which="both", alpha=0.3)
+        axis.legend(loc="best", fontsize=9)
+        lower = axes[1, column]
+        matched = [row for row in rows if not np.isnan(row[f"d_{key}"])]
+        xs = np.array([row["segments"] for row in matched])
+        ds = np.array([row[f"d_{key}"] for row in matched])
+        low = np.array([row[f"d_{key}_low"] for row in matched])
+        high = np.array([row[f"d_{key}_high"] for row in matched])
+        if len(xs):
+            errors = None if np.all(np.isnan(low)) else np.vstack([ds - low, high - ds])
+            lower.errorbar(xs, ds, yerr=errors, fmt="*-", color="black", capsize=4,
+                           label=f"ours minus {comparison['baseline']}"
+                           + (f" (95% paired bootstrap, {comparison.get('n_resamples')} "
+                              "resamples)" if errors is not None else ""))
+        lower.axhline(0.0, color=colours.get(comparison["baseline"], "tab:gray"), linewidth=1.2)
+        lower.set_ylabel(f"difference to {comparison['baseline']} (points)")
+        lower.set_xlabel("segments per image (mean)")
+        lower.grid(True, which="both", alpha=0.3)
+        lower.legend(loc="best", fontsize=9)
+        lower.set_xscale("log")
+        lower.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        lower.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+        lower.xaxis.set_minor_formatter(NullFormatter())
+    if title:
+        figure.suptitle(title)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_output(path) as tmp:
+        figure.savefig(str(tmp), format="png")
+    return path
