@@ -173,6 +173,8 @@ def test_segmenter_default_is_the_hierarchy_with_the_requested_count(weights_cac
     assert result.pixel_codes.shape == image.shape[:2]
     with pytest.raises(ValueError, match="merge must be 'codes' or 'hierarchy'"):
         Segmenter(segmenter.model, merge="tree")
+    with pytest.raises(ValueError, match="superpixel_method, threshold: setting.*merge='codes'"):
+        Segmenter(segmenter.model, superpixel_method="slic", threshold=1)
     with pytest.raises(ValueError, match="needs the real-valued projections.*merge='codes'"):
         Segmenter(type("Runner", (), {"bits": 8, "upscale": 2.0, "geometry": (16, 15),
                                       "encode": None})())

@@ -94,6 +94,16 @@ class Segmenter:
             raise ValueError(f"merge must be 'codes' or 'hierarchy', got {merge!r}")
         if merge == "hierarchy" and int(n_segments) < 1:
             raise ValueError(f"n_segments must be >= 1, got {n_segments}")
+        if merge == "hierarchy":
+            misfits = [name for name, given in (
+                ("superpixel_method", superpixel_method != "egs"),
+                ("superpixel_params", bool(superpixel_params)),
+                ("threshold", threshold != 0),
+                ("absorb_single_neighbour", bool(absorb_single_neighbour))) if given]
+            if misfits:
+                raise ValueError(f"{', '.join(misfits)}: setting(s) of merge='codes' (the "
+                                 "paper's method); the hierarchy's leaves and weights go in "
+                                 "hierarchy_params")
         if model is None:
             from tf_binmap.models.binary_map import BinaryMapModel
 
