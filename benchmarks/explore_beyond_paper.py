@@ -297,7 +297,7 @@ def global_thresholds(trees, targets):
 
 def run_hierarchy(prepared: Prepared, name, code="p16", w_colour=1.0, w_code=0.0,
                   w_boundary=0.0, size_power=0.0, cuts=CUTS, check=False, cut_mode="count",
-                  code_size_power=0.0):
+                  code_size_power=0.0, colour_spread=0.0):
     """cut_mode "count": every image cut at n segments; "level": every image cut at one
     global level per operating point, chosen so the mean count is about n."""
     curve = Curve(name + (" [level cut]" if cut_mode == "level" else ""), cuts)
@@ -306,7 +306,7 @@ def run_hierarchy(prepared: Prepared, name, code="p16", w_colour=1.0, w_code=0.0
         start = time.perf_counter()
         trees.append(merge_hierarchy(item["leaves"], features_for(item, code), w_colour=w_colour,
                                      w_code=w_code, w_boundary=w_boundary, size_power=size_power,
-                                     code_size_power=code_size_power))
+                                     code_size_power=code_size_power, colour_spread=colour_spread))
         seconds.append(time.perf_counter() - start)
     thresholds = global_thresholds(trees, cuts) if cut_mode == "level" else None
     for item, tree in zip(prepared.items, trees):
@@ -392,6 +392,8 @@ ABLATIONS = [
     ("H default + size term 0.2", dict(BEST, size_power=0.2)),
     ("H default + code weight x (size ratio)^0.25", dict(BEST, code_size_power=0.25)),
     ("H default + code weight x (size ratio)^0.5", dict(BEST, code_size_power=0.5)),
+    ("H default + colour distance / texture (colour_spread 10)", dict(BEST, colour_spread=10.0)),
+    ("H default + colour distance / texture (colour_spread 20)", dict(BEST, colour_spread=20.0)),
     ("H default", dict(BEST, cut_mode="level")),
     ("H colour+boundary+code x1 p8 (default)", dict(BEST)),
 ]

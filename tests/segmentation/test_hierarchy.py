@@ -1,5 +1,7 @@
 """Behaviour of the hierarchical merging (tf_binmap.segmentation.hierarchy)."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -134,6 +136,23 @@ def test_code_term_weighted_by_region_size():
     tree = merge_hierarchy(two, region_features(two, code=code_two), w_colour=0.0, w_code=1.0,
                            code_size_power=1.0)
     assert tree.distances.tolist() == [1.0]  # equal areas: ratio 1
+
+
+def test_colour_spread_divides_by_the_regions_colour_variance():
+    # Two 4x4 leaves: flat L=0 and a checkerboard of L=0 / L=20 (mean 10, variance
+    # 100 / 3 over the three channels). Distance 10 / sqrt(1 + (0 + 100/3) / s^2).
+    labels = np.zeros((4, 8), np.int32)
+    labels[:, 4:] = 1
+    colour = np.zeros((4, 8, 3))
+    colour[:, 4:, 0] = np.indices((4, 4)).sum(axis=0) % 2 * 20.0
+    features = region_features(labels, colour=colour)
+    assert features.colour_squares[1].tolist() == [200.0, 0.0, 0.0]
+    assert merge_hierarchy(labels, features).distances.tolist() == [10.0]
+    spread = merge_hierarchy(labels, features, colour_spread=5.0).distances[0]
+    assert spread == pytest.approx(10.0 / np.sqrt(1.0 + (100.0 / 3.0) / 25.0))
+    with pytest.raises(ValueError, match="colour_squares"):
+        merge_hierarchy(labels, dataclasses.replace(features, colour_squares=None),
+                        colour_spread=5.0)
 
 
 def test_border_statistics_counts_pixel_pairs():
