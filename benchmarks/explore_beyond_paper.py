@@ -118,12 +118,14 @@ def network_maps_x1(samples, cache: Path | None):
     return maps
 
 
-def pixel_values(cell_map: np.ndarray, image_shape, scale) -> np.ndarray:
+def pixel_values(cell_map: np.ndarray, image_shape, scale, geometry=(16, 15)) -> np.ndarray:
     """(h, w, c) cell map -> (H, W, c): each pixel takes the cell whose receptive-field
-    centre is nearest (conv5 of AlexNet: cell i at input pixel 16 i + 15)."""
+    centre is nearest (``geometry`` = (stride, offset): cell i at input pixel
+    offset + stride i; conv5 of AlexNet: (16, 15))."""
     h, w, _ = cell_map.shape
-    index = code_map_to_pixels(np.arange(h * w).reshape(h, w), image_shape, stride=16,
-                               offset=15, mode="center", scale=scale)
+    stride, offset = geometry
+    index = code_map_to_pixels(np.arange(h * w).reshape(h, w), image_shape, stride=stride,
+                               offset=offset, mode="center", scale=scale)
     return cell_map.reshape(h * w, -1)[index]
 
 
@@ -249,7 +251,8 @@ class Prepared:
             lab = lab_image(image)
             strengths = pixel_pair_strengths(lab_image(image, edge_sigma))
             names = [key for key in m if key not in ("name", "seconds", "scale") and ":" not in key]
-            values = [pixel_values(m[key], image.shape, m.get(f"scale:{key}", m["scale"]))
+            values = [pixel_values(m[key], image.shape, m.get(f"scale:{key}", m["scale"]),
+                                   m.get(f"geometry:{key}", (16, 15)))
                       for key in names]
             if sign:
                 values = [np.where(v >= 0, 1.0, -1.0) for v in values]
@@ -297,7 +300,8 @@ def global_thresholds(trees, targets):
 
 def run_hierarchy(prepared: Prepared, name, code="p16", w_colour=1.0, w_code=0.0,
                   w_boundary=0.0, size_power=0.0, cuts=CUTS, check=False, cut_mode="count",
-                  code_size_power=0.0, colour_spread=0.0):
+                  code_size_power=0.0, colour_spread=0.0, small_region_factor=0.0,
+                  small_region_power=1.0):
     """cut_mode "count": every image cut at n segments; "level": every image cut at one
     global level per operating point, chosen so the mean count is about n."""
     curve = Curve(name + (" [level cut]" if cut_mode == "level" else ""), cuts)
@@ -306,7 +310,9 @@ def run_hierarchy(prepared: Prepared, name, code="p16", w_colour=1.0, w_code=0.0
         start = time.perf_counter()
         trees.append(merge_hierarchy(item["leaves"], features_for(item, code), w_colour=w_colour,
                                      w_code=w_code, w_boundary=w_boundary, size_power=size_power,
-                                     code_size_power=code_size_power, colour_spread=colour_spread))
+                                     code_size_power=code_size_power, colour_spread=colour_spread,
+                                     small_region_factor=small_region_factor,
+                                     small_region_power=small_region_power))
         seconds.append(time.perf_counter() - start)
     thresholds = global_thresholds(trees, cuts) if cut_mode == "level" else None
     for item, tree in zip(prepared.items, trees):
@@ -369,43 +375,52 @@ def area_between(method: Curve, baseline: Curve, lo=20, hi=600):
     return np.nanmean(di), np.nanmin(di), np.nanmean(dc), np.nanmin(dc)
 
 
-# Best setting found on BSDS500 val by --grid (see docs/ABLATIONS.md), then the codes
+# Best weights found on BSDS500 val by --grid (see docs/ABLATIONS.md), then the codes
 # moved to conv5 at the image's own size (x1p8, the shipped binmap_conv5_x1 preset):
-# as good, 4x cheaper; this is the default of Segmenter / tf-binmap.
-BEST = dict(code="x1p8", w_colour=1.0, w_code=4.0, w_boundary=3.0, size_power=0.0)
+# as good, 4x cheaper. The ablation rows below vary these (without the small-region rule,
+# as they were measured); the default of Segmenter / tf-binmap adds the rule (--small).
+BEST_WEIGHTS = dict(code="x1p8", w_colour=1.0, w_code=4.0, w_boundary=3.0, size_power=0.0)
+BEST = dict(BEST_WEIGHTS, small_region_factor=0.4, small_region_power=2.0)
 LEAVES = dict(egs_scale=50, egs_sigma=0.8)
 
 ABLATIONS = [
-    ("H colour", dict(BEST, code="none", w_code=0.0, w_boundary=0.0)),
-    ("H colour+boundary", dict(BEST, code="none", w_code=0.0)),
-    ("H code x2 p16 only", dict(BEST, code="p16", w_colour=0.0, w_code=1.0, w_boundary=0.0)),
-    ("H colour+code x2 p16", dict(BEST, code="p16", w_boundary=0.0)),
-    ("H colour+boundary+code x2 p16", dict(BEST, code="p16")),
-    ("H colour+boundary+code x2 p8", dict(BEST, code="p8")),
-    ("H x1 p8, w_code 3, w_boundary 2 (the x2 p16 grid's best)", dict(BEST, w_code=3.0, w_boundary=2.0)),
-    ("H x1 p8, w_code 2, w_boundary 2", dict(BEST, w_code=2.0, w_boundary=2.0)),
-    ("H x1 p8, w_code 5, w_boundary 2", dict(BEST, w_code=5.0, w_boundary=2.0)),
-    ("H x1 p8, w_code 3, w_boundary 3", dict(BEST, w_code=3.0)),
-    ("H x1 p8, w_code 2, w_boundary 3", dict(BEST, w_code=2.0)),
-    ("H x1 p8, w_code 3, w_boundary 4", dict(BEST, w_code=3.0, w_boundary=4.0)),
-    ("H x1 p8, w_code 4, w_boundary 4", dict(BEST, w_boundary=4.0)),
-    ("H default + size term 0.2", dict(BEST, size_power=0.2)),
-    ("H default + code weight x (size ratio)^0.25", dict(BEST, code_size_power=0.25)),
-    ("H default + code weight x (size ratio)^0.5", dict(BEST, code_size_power=0.5)),
-    ("H default + colour distance / texture (colour_spread 10)", dict(BEST, colour_spread=10.0)),
-    ("H default + colour distance / texture (colour_spread 20)", dict(BEST, colour_spread=20.0)),
-    ("H default", dict(BEST, cut_mode="level")),
-    ("H colour+boundary+code x1 p8 (default)", dict(BEST)),
+    ("H colour", dict(BEST_WEIGHTS, code="none", w_code=0.0, w_boundary=0.0)),
+    ("H colour+boundary", dict(BEST_WEIGHTS, code="none", w_code=0.0)),
+    ("H code x2 p16 only", dict(BEST_WEIGHTS, code="p16", w_colour=0.0, w_code=1.0, w_boundary=0.0)),
+    ("H colour+code x2 p16", dict(BEST_WEIGHTS, code="p16", w_boundary=0.0)),
+    ("H colour+boundary+code x2 p16", dict(BEST_WEIGHTS, code="p16")),
+    ("H colour+boundary+code x2 p8", dict(BEST_WEIGHTS, code="p8")),
+    ("H x1 p8, w_code 3, w_boundary 2 (the x2 p16 grid's best)", dict(BEST_WEIGHTS, w_code=3.0, w_boundary=2.0)),
+    ("H x1 p8, w_code 2, w_boundary 2", dict(BEST_WEIGHTS, w_code=2.0, w_boundary=2.0)),
+    ("H x1 p8, w_code 5, w_boundary 2", dict(BEST_WEIGHTS, w_code=5.0, w_boundary=2.0)),
+    ("H x1 p8, w_code 3, w_boundary 3", dict(BEST_WEIGHTS, w_code=3.0)),
+    ("H x1 p8, w_code 2, w_boundary 3", dict(BEST_WEIGHTS, w_code=2.0)),
+    ("H x1 p8, w_code 3, w_boundary 4", dict(BEST_WEIGHTS, w_code=3.0, w_boundary=4.0)),
+    ("H x1 p8, w_code 4, w_boundary 4", dict(BEST_WEIGHTS, w_boundary=4.0)),
+    ("H default + size term 0.2", dict(BEST_WEIGHTS, size_power=0.2)),
+    ("H default + code weight x (size ratio)^0.25", dict(BEST_WEIGHTS, code_size_power=0.25)),
+    ("H default + code weight x (size ratio)^0.5", dict(BEST_WEIGHTS, code_size_power=0.5)),
+    ("H default + colour distance / texture (colour_spread 10)", dict(BEST_WEIGHTS, colour_spread=10.0)),
+    ("H default + colour distance / texture (colour_spread 20)", dict(BEST_WEIGHTS, colour_spread=20.0)),
+    ("H default", dict(BEST_WEIGHTS, cut_mode="level")),
+    ("H colour+boundary+code x1 p8 (weights of the default, no small-region rule)", dict(BEST_WEIGHTS)),
+    ("H colour+boundary, small-region rule (no CNN)", dict(BEST, code="none", w_code=0.0)),
+    ("H default: colour+boundary+code x1 p8, small-region rule", dict(BEST)),
 ]
+
+# The small-region rule: (factor f, power p); regions below area / (f k^p) merge first.
+SMALL_REGION_SWEEP = [(0.0, 1.0), (8, 1), (16, 1), (32, 1), (48, 1), (64, 1), (96, 1), (128, 1),
+                      (8, 1.25), (2, 1.5), (3.5, 1.5), (6, 1.5), (1.5, 1.75), (2.5, 1.75),
+                      (0.2, 2), (0.3, 2), (0.4, 2), (0.55, 2), (0.8, 2), (1.2, 2), (0.1, 2.5)]
 
 # Other leaves / code encodings (each needs its own leaves and features).
 LEAF_ABLATIONS = [
-    ("leaves EGS k=100", dict(egs_scale=100, egs_sigma=0.8), dict(BEST)),
-    ("leaves EGS k=50, sigma 1.0", dict(egs_scale=50, egs_sigma=1.0), dict(BEST)),
-    ("leaves EGS k=50, min_size 50", dict(egs_scale=50, egs_sigma=0.8, min_size=50), dict(BEST)),
+    ("leaves EGS k=100", dict(egs_scale=100, egs_sigma=0.8), dict(BEST_WEIGHTS)),
+    ("leaves EGS k=50, sigma 1.0", dict(egs_scale=50, egs_sigma=1.0), dict(BEST_WEIGHTS)),
+    ("leaves EGS k=50, min_size 50", dict(egs_scale=50, egs_sigma=0.8, min_size=50), dict(BEST_WEIGHTS)),
     ("leaves EGS k=50 sigma 0.5 min_size 10 at half size", dict(egs_scale=50, egs_sigma=0.5, min_size=10,
-                                                               downscale=2), dict(BEST)),
-    ("codes = mean of the bits (x2 p8, not projections)", dict(LEAVES, sign=True), dict(BEST, code="p8")),
+                                                               downscale=2), dict(BEST_WEIGHTS)),
+    ("codes = mean of the bits (x2 p8, not projections)", dict(LEAVES, sign=True), dict(BEST_WEIGHTS, code="p8")),
 ]
 
 
@@ -420,6 +435,7 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--check", action="store_true", help="cross-check scores with SegmentationScores")
     parser.add_argument("--leaves", action="store_true", help="also the leaf / code-encoding ablations")
+    parser.add_argument("--small", action="store_true", help="also the sweep of the small-region rule")
     args = parser.parse_args(argv)
     if args.grid and args.dataset != "bsds500":
         parser.error("tune on BSDS500 val only")
@@ -475,9 +491,28 @@ def main(argv=None):
     # What the CNN codes add: the same hierarchy without them (identical cuts, so the
     # "interpolation" is exact), and x2 codes instead of x1.
     by_name = {curve.name: curve for curve in curves}
-    print_bootstrap(best, by_name["H colour+boundary"], args.resamples, args.seed)
+    print_bootstrap(best, by_name["H colour+boundary, small-region rule (no CNN)"], args.resamples, args.seed)
+    print_bootstrap(by_name["H colour+boundary+code x1 p8 (weights of the default, no small-region rule)"],
+                    by_name["H colour+boundary"], args.resamples, args.seed)
     print_bootstrap(by_name["H colour+boundary+code x2 p8"], by_name["H colour+boundary"], args.resamples, args.seed)
-    print_bootstrap(best, by_name["H colour+boundary+code x2 p8"], args.resamples, args.seed)
+    print_bootstrap(by_name["H colour+boundary+code x1 p8 (weights of the default, no small-region rule)"],
+                    by_name["H colour+boundary+code x2 p8"], args.resamples, args.seed)
+    # What the small-region rule adds (same weights and codes).
+    print_bootstrap(best, by_name["H colour+boundary+code x1 p8 (weights of the default, no small-region rule)"],
+                    args.resamples, args.seed)
+
+    if args.small:
+        print("\nSmall-region rule (cut at fixed n per image), difference to EGS over 20..600:")
+        print("| factor f | power p | Seg-IoU / covering at 20, 45, 100 | d Seg-IoU mean / min "
+              "| d covering mean / min |")
+        print("|---|---|---|---|---|")
+        for factor, power in SMALL_REGION_SWEEP:
+            curve = run_hierarchy(prepared, "small", cuts=MATCH_COUNTS,
+                                  **dict(BEST, small_region_factor=factor, small_region_power=power))
+            mi, ni, mc, nc = area_between(curve, egs)
+            ms, si, sc = curve.points()
+            cells = ", ".join(f"{a:.2f} / {b:.1f}" for m, a, b in zip(ms, si, sc) if round(m) in (20, 45, 100))
+            print(f"| {factor} | {power} | {cells} | {mi:+.2f} / {ni:+.2f} | {mc:+.2f} / {nc:+.2f} |", flush=True)
 
     if args.leaves:
         print("\nLeaves and code encodings (cut at fixed n per image), difference to EGS over 20..600:")

@@ -67,6 +67,14 @@ def test_parse_hierarchy():
     assert parse_method("hierarchy:n_segments=20").tree_key() == \
         parse_method("hierarchy:n_segments=300").tree_key()
     assert parse_method("hierarchy:w_boundary=0").tree_key() != parse_method("hierarchy").tree_key()
+    # The small-region rule: named when changed, part of the tree, 0 switches it off.
+    off = parse_method("hierarchy:small=0")
+    assert off.small_region_factor == 0 and off.hierarchy_params()["small_region_factor"] == 0
+    assert off.curve == "hierarchy (binmap_conv5_x1, small_region_factor=0)"
+    assert off.tree_key() != parse_method("hierarchy").tree_key()
+    assert parse_method("hierarchy:small_power=1").spec()["small_region_power"] == 1
+    with pytest.raises(MethodSpecError, match="small_region_factor must be >= 0"):
+        parse_method("hierarchy:small_region_factor=-1")
     with pytest.raises(MethodSpecError, match=r"unknown key\(s\) \['scale'\].*valid keys"):
         parse_method("hierarchy:scale=100")
     with pytest.raises(MethodSpecError, match="n_segments must be >= 1"):

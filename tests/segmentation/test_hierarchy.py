@@ -155,6 +155,34 @@ def test_colour_spread_divides_by_the_regions_colour_variance():
                         colour_spread=5.0)
 
 
+def test_small_region_factor_absorbs_specks_before_they_use_up_the_count():
+    # Two close grey halves (8x8 leaves) with two white one-pixel specks as leaves of
+    # their own: by distance alone the specks are the last to merge, so the cut at 3
+    # segments is {speck, speck, rest}; with the rule they join their cell first and
+    # the cut at 2 is the two halves.
+    image = np.zeros((24, 32, 3), np.uint8)
+    image[:, :16] = (120, 120, 120)
+    image[:, 16:] = (100, 100, 135)
+    labels = _grid_labels()
+    for index, (y, x) in enumerate([(3, 3), (13, 20)]):
+        image[y, x] = 255
+        labels[y, x] = 12 + index
+    plain = _tree(image, labels, w_colour=1.0, w_boundary=1.0)
+    assert sorted(np.bincount(cut(plain, 3).ravel()).tolist()) == [1, 1, 766]
+    off = _tree(image, labels, w_colour=1.0, w_boundary=1.0, small_region_factor=0.0)
+    assert np.array_equal(off.merges, plain.merges) and np.array_equal(off.distances, plain.distances)
+    ruled = _tree(image, labels, w_colour=1.0, w_boundary=1.0, small_region_factor=1.0)
+    assert ruled.merges.shape == plain.merges.shape  # still one merge per leaf but one
+    segments = cut(ruled, 2)
+    assert np.all(segments[:, :16] == segments[0, 0]) and np.all(segments[:, 16:] == segments[0, -1])
+    assert segments[0, 0] != segments[0, -1]
+    # The specks are the first two merges (smallest first), each into its own cell.
+    first = ruled.merges[:2].tolist()
+    assert sorted(first) == [[0, 12], [6, 13]]
+    with pytest.raises(ValueError, match="small_region_factor"):
+        _tree(image, labels, small_region_factor=-1.0)
+
+
 def test_border_statistics_counts_pixel_pairs():
     labels = np.array([[0, 0, 1], [0, 2, 1]], np.int32)
     edges, lengths, sums = border_statistics(labels)

@@ -338,6 +338,8 @@ class HierarchyMethod:
             (colour and borders only).
         n_segments: segments per image (the swept parameter).
         w_colour, w_code, w_boundary: distance weights (default: tuned on BSDS500 val).
+        small_region_factor, small_region_power: the small-region rule of
+            `merge_hierarchy` (default: tuned on BSDS500 val; factor 0 = off).
         egs_scale, egs_sigma, egs_min_size: the leaf superpixels.
         itq_path: ITQ parameter file overriding the preset's.
         model: a ready model with ``projections`` (a Keras ``BinaryMapModel`` or an
@@ -350,6 +352,8 @@ class HierarchyMethod:
     w_colour: float = HIERARCHY_DEFAULTS["w_colour"]
     w_code: float = HIERARCHY_DEFAULTS["w_code"]
     w_boundary: float = HIERARCHY_DEFAULTS["w_boundary"]
+    small_region_factor: float = HIERARCHY_DEFAULTS["small_region_factor"]
+    small_region_power: float = HIERARCHY_DEFAULTS["small_region_power"]
     egs_scale: float = HIERARCHY_DEFAULTS["egs_scale"]
     egs_sigma: float = HIERARCHY_DEFAULTS["egs_sigma"]
     egs_min_size: int = HIERARCHY_DEFAULTS["egs_min_size"]
@@ -367,7 +371,7 @@ class HierarchyMethod:
         self.n_segments = int(self.n_segments)
         if self.n_segments < 1:
             raise MethodSpecError(f"hierarchy: n_segments must be >= 1, got {self.n_segments}")
-        for key in ("w_colour", "w_code", "w_boundary"):
+        for key in ("w_colour", "w_code", "w_boundary", "small_region_factor", "small_region_power"):
             if getattr(self, key) < 0:
                 raise MethodSpecError(f"hierarchy: {key} must be >= 0, got {getattr(self, key)}")
         if self.egs_scale <= 0 or self.egs_sigma < 0 or self.egs_min_size < 1:
@@ -391,7 +395,8 @@ class HierarchyMethod:
 
     def hierarchy_params(self) -> dict:
         return {"w_colour": self.w_colour, "w_code": self.w_code if self.uses_network else 0.0,
-                "w_boundary": self.w_boundary}
+                "w_boundary": self.w_boundary, "small_region_factor": self.small_region_factor,
+                "small_region_power": self.small_region_power}
 
     @property
     def curve(self) -> str:
@@ -439,6 +444,8 @@ class HierarchyMethod:
         return {
             "family": self.family, "preset": str(self.preset), "n_segments": self.n_segments,
             "w_colour": self.w_colour, "w_code": self.w_code, "w_boundary": self.w_boundary,
+            "small_region_factor": self.small_region_factor,
+            "small_region_power": self.small_region_power,
             "egs_scale": self.egs_scale, "egs_sigma": self.egs_sigma,
             "egs_min_size": self.egs_min_size,
             "itq_path": None if self.itq_path is None else str(self.itq_path),
@@ -459,9 +466,11 @@ _FAMILY_ALIASES = {
 }
 _HIERARCHY_KEYS = {
     "preset": str, "n_segments": int, "w_colour": float, "w_code": float, "w_boundary": float,
+    "small_region_factor": float, "small_region_power": float,
     "egs_scale": float, "egs_sigma": float, "egs_min_size": int, "itq_path": str,
 }
-_HIERARCHY_ALIASES = {"itq": "itq_path", "segments": "n_segments", "w_color": "w_colour"}
+_HIERARCHY_ALIASES = {"itq": "itq_path", "segments": "n_segments", "w_color": "w_colour",
+                      "small": "small_region_factor", "small_power": "small_region_power"}
 _EGS_KEYS = {"scale": float, "sigma": float, "min_size": int}
 _SLIC_KEYS = {"n_segments": int, "compactness": float}
 _BINMAP_KEYS = {
@@ -505,7 +514,8 @@ def parse_method(text: str) -> Method:
       itq_path (itq), name, and the superpixel keys of the chosen superpixels.
     - ``hierarchy:n_segments=100,preset=binmap_conv5,w_code=3`` (alias hier):
       keys preset (``none``: no CNN), n_segments (segments), w_colour, w_code,
-      w_boundary, egs_scale, egs_sigma, egs_min_size, itq_path (itq).
+      w_boundary, small_region_factor (small; 0 = off), small_region_power
+      (small_power), egs_scale, egs_sigma, egs_min_size, itq_path (itq).
 
     Every family also takes ``name=``. Raises `MethodSpecError` listing the valid keys.
     """
