@@ -137,6 +137,10 @@ def test_evaluate_hierarchy_shares_one_tree_and_matches_the_segmenter(dataset, m
     # A Segmenter in hierarchy mode becomes the same method.
     same = as_method(Segmenter(model, merge="hierarchy", n_segments=3))
     assert isinstance(same, HierarchyMethod) and same.tree_key() == methods[1].tree_key()
+    off = as_method(Segmenter(model, n_segments=3, hierarchy_params={"small_region_factor": 0}))
+    assert off.small_region_factor == 0 and off.tree_key() != same.tree_key()
+    with pytest.raises(ValueError, match=r"unknown hierarchy_params \['w_codes'\]; valid: leaves"):
+        Segmenter(model, hierarchy_params={"w_codes": 1.0})
 
 
 def test_evaluate_hierarchy_refuses_a_model_without_projections(dataset):

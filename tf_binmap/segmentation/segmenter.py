@@ -76,8 +76,9 @@ class Segmenter:
             ``"codes"`` (the paper's method: equal-code neighbours of the superpixels
             merged).
         n_segments: segments per image for ``merge="hierarchy"`` (default 100).
-        hierarchy_params: keyword arguments of ``hierarchical_segmentation`` (default:
-            the weights tuned on BSDS500 val).
+        hierarchy_params: keyword arguments of ``hierarchical_segmentation`` over the
+            defaults tuned on BSDS500 val (``HIERARCHY_DEFAULTS``: the leaves, the
+            weights and the small-region rule), e.g. ``{"small_region_factor": 0}``.
     """
 
     HIERARCHY_DEFAULTS = HIERARCHY_DEFAULTS
@@ -117,6 +118,16 @@ class Segmenter:
         self.merge_mode = merge
         self.n_segments = int(n_segments)
         self.hierarchy_params = {**self.HIERARCHY_DEFAULTS, **(hierarchy_params or {})}
+        if hierarchy_params:
+            import inspect
+
+            from tf_binmap.segmentation.hierarchy import hierarchical_segmentation
+
+            valid = [name for name in inspect.signature(hierarchical_segmentation).parameters
+                     if name not in ("image", "pixel_codes")]
+            unknown = sorted(set(hierarchy_params) - set(valid))
+            if unknown:
+                raise ValueError(f"unknown hierarchy_params {unknown}; valid: {', '.join(valid)}")
         if merge == "hierarchy" and not hasattr(self.model, "projections"):
             raise ValueError("merge='hierarchy' (the default) needs the real-valued "
                              "projections (a Keras BinaryMapModel or an export runner); "
