@@ -141,6 +141,8 @@ def test_evaluate_hierarchy_shares_one_tree_and_matches_the_segmenter(dataset, m
     assert off.small_region_factor == 0 and off.tree_key() != same.tree_key()
     with pytest.raises(ValueError, match=r"unknown hierarchy_params \['w_codes'\]; valid: leaves"):
         Segmenter(model, hierarchy_params={"w_codes": 1.0})
+    with pytest.raises(MethodSpecError, match=r"hierarchy_params \['colour_spread'\], which evaluate"):
+        as_method(Segmenter(model, hierarchy_params={"colour_spread": 10.0}))
 
 
 def test_evaluate_hierarchy_refuses_a_model_without_projections(dataset):

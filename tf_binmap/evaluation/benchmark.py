@@ -614,6 +614,13 @@ def as_method(method) -> Method:
             raise MethodSpecError(f"{method!r}: {error}; valid keys: {valid}") from None
     if hasattr(method, "model") and hasattr(method, "superpixel_method"):
         if getattr(method, "merge_mode", "codes") == "hierarchy":
+            fields = {f.name for f in dataclasses.fields(HierarchyMethod)}
+            unsupported = sorted(set(method.hierarchy_params) - fields)
+            if unsupported:
+                raise MethodSpecError(
+                    f"this Segmenter sets hierarchy_params {unsupported}, which evaluate does "
+                    f"not take; evaluate takes {sorted(fields & set(_HIERARCHY_KEYS))} (use "
+                    "the explore scripts in benchmarks/ for the others)")
             return HierarchyMethod(model=method.model, n_segments=method.n_segments,
                                    **method.hierarchy_params)
         return BinaryMapMethod.from_segmenter(method)
