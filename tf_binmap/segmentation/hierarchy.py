@@ -256,10 +256,13 @@ def merge_hierarchy(superpixels: np.ndarray, features: RegionFeatures, w_colour:
             difference (needs ``features.colour_squares``; 0: plain distance).
         small_region_factor: with ``f > 0``, while k regions are left, a region smaller
             than ``total area / (f * k ** small_region_power)`` is merged before any
-            other pair, into its
-            neighbour at the smallest distance (the smallest such region first), so
-            specks of distinct colour are absorbed as the count falls instead of
-            using up the segment count of coarse cuts. 0: off (pure distance order).
+            other pair, into its neighbour at the smallest distance (the smallest such
+            region first), so specks of distinct colour are absorbed as the count
+            falls instead of using up the segment count of coarse cuts. 0: off (pure
+            distance order). The recorded distances stay the merges' own distances
+            (``levels`` is their running maximum).
+        small_region_power: the exponent p of k in that threshold (>= 0; the default
+            settings use 2, so the rule acts on coarse cuts only).
 
     Returns:
         the `MergeTree` (n - 1 merges for a connected image).
@@ -328,13 +331,13 @@ def merge_hierarchy(superpixels: np.ndarray, features: RegionFeatures, w_colour:
     heap = list(zip(initial.tolist(), edges[:, 0].tolist(), edges[:, 1].tolist()))
     heapq.heapify(heap)
     # Small-region rule: a heap of (area, id) of the regions, checked before each merge.
-    small_factor = float(small_region_factor)
-    if small_factor < 0:
-        raise ValueError(f"small_region_factor must be >= 0, got {small_region_factor}")
+    small_factor, small_power = float(small_region_factor), float(small_region_power)
+    if not small_factor >= 0 or not small_power >= 0:
+        raise ValueError("small_region_factor and small_region_power must be >= 0, got "
+                         f"{small_region_factor} and {small_region_power}")
     area_heap = list(zip(area[:n].tolist(), range(n))) if small_factor else []
     heapq.heapify(area_heap)
     total_area = float(area[:n].sum())
-    small_power = float(small_region_power)
     n_alive = n
 
     # The merge loop runs once per leaf: its per-merge distances avoid the generic
