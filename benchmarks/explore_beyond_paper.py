@@ -382,6 +382,7 @@ def area_between(method: Curve, baseline: Curve, lo=20, hi=600):
 BEST_WEIGHTS = dict(code="x1p8", w_colour=1.0, w_code=4.0, w_boundary=3.0, size_power=0.0)
 BEST = dict(BEST_WEIGHTS, small_region_factor=0.4, small_region_power=2.0)
 LEAVES = dict(egs_scale=50, egs_sigma=0.8)
+NO_RULE = "H colour+boundary+code x1 p8 (weights of the default, no small-region rule)"
 
 ABLATIONS = [
     ("H colour", dict(BEST_WEIGHTS, code="none", w_code=0.0, w_boundary=0.0)),
@@ -403,7 +404,7 @@ ABLATIONS = [
     ("H default + colour distance / texture (colour_spread 10)", dict(BEST_WEIGHTS, colour_spread=10.0)),
     ("H default + colour distance / texture (colour_spread 20)", dict(BEST_WEIGHTS, colour_spread=20.0)),
     ("H default", dict(BEST_WEIGHTS, cut_mode="level")),
-    ("H colour+boundary+code x1 p8 (weights of the default, no small-region rule)", dict(BEST_WEIGHTS)),
+    (NO_RULE, dict(BEST_WEIGHTS)),
     ("H colour+boundary, small-region rule (no CNN)", dict(BEST, code="none", w_code=0.0)),
     ("H default: colour+boundary+code x1 p8, small-region rule", dict(BEST)),
 ]
@@ -492,13 +493,13 @@ def main(argv=None):
     # "interpolation" is exact), and x2 codes instead of x1.
     by_name = {curve.name: curve for curve in curves}
     print_bootstrap(best, by_name["H colour+boundary, small-region rule (no CNN)"], args.resamples, args.seed)
-    print_bootstrap(by_name["H colour+boundary+code x1 p8 (weights of the default, no small-region rule)"],
+    print_bootstrap(by_name[NO_RULE],
                     by_name["H colour+boundary"], args.resamples, args.seed)
     print_bootstrap(by_name["H colour+boundary+code x2 p8"], by_name["H colour+boundary"], args.resamples, args.seed)
-    print_bootstrap(by_name["H colour+boundary+code x1 p8 (weights of the default, no small-region rule)"],
+    print_bootstrap(by_name[NO_RULE],
                     by_name["H colour+boundary+code x2 p8"], args.resamples, args.seed)
     # What the small-region rule adds (same weights and codes).
-    print_bootstrap(best, by_name["H colour+boundary+code x1 p8 (weights of the default, no small-region rule)"],
+    print_bootstrap(best, by_name[NO_RULE],
                     args.resamples, args.seed)
 
     if args.small:

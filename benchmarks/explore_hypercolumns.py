@@ -71,7 +71,6 @@ def fit():
         return dict(np.load(path, allow_pickle=True))["params"].item()
     rng = np.random.default_rng(0)
     train = list(BSDS500(DATA, split="train"))
-    samples = {k: [] for k in VARIANTS}
     raw = []
     start = time.perf_counter()
     for i, s in enumerate(train):
@@ -83,15 +82,15 @@ def fit():
     print("layer RMS", scales)
     params = {"scales": scales}
     for name, (layers, grid) in VARIANTS.items():
+        chunks = []
         for maps in raw:
             h = hypercolumn(maps, layers, grid, scales).reshape(-1, sum(maps[k].shape[2] for k in layers))
             keep = rng.choice(h.shape[0], size=min(600, h.shape[0]), replace=False)
-            samples[name].append(h[keep])
-        x = np.concatenate(samples[name])
+            chunks.append(h[keep])
+        x = np.concatenate(chunks)
         result = fit_itq(x, BITS, max_rotation_samples=100_000)
         params[name] = (result.mean, result.projection)
         print(name, x.shape, "bit balance", np.round(result.bit_balance, 2), flush=True)
-        samples[name] = None
     np.savez(path, params=np.array(params, dtype=object))
     return params
 
@@ -120,7 +119,11 @@ def main():
     params = fit()
     maps = eval_maps(dataset, params)
     samples = ex.load_samples(dataset, DATA, None)
-    base = np.load(f"/tmp/tfbm_explore/{dataset}_{len(samples)}_baselines.npz")
+    baselines = Path(f"/tmp/tfbm_explore/{dataset}_{len(samples)}_baselines.npz")
+    if not baselines.is_file():
+        sys.exit(f"{baselines} is missing: run `python benchmarks/explore_beyond_paper.py "
+                 f"--dataset {dataset}` first (it caches the EGS / SLIC sweeps there)")
+    base = np.load(baselines)
     egs = ex.Curve("EGS", ex.EGS_SCALES)
     egs.rows = list(base["egs"])
     prepared = ex.Prepared(samples, maps, **ex.LEAVES)
