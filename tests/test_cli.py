@@ -23,7 +23,7 @@ def run(args, cwd, env_cache, timeout=600):
 def test_usage_error_exit_code_and_help(tmp_path, weights_cache):
     result = run(["segment"], tmp_path, weights_cache)
     assert result.returncode == 2 and "usage" in result.stderr
-    for command in ("segment", "fit-itq", "features", "convert-weights", "presets"):
+    for command in ("segment", "fit-itq", "fit-merge", "features", "convert-weights", "presets"):
         result = run([command, "--help"], tmp_path, weights_cache)
         assert result.returncode == 0 and "example" in result.stdout, command
 
@@ -94,6 +94,49 @@ def test_fit_itq_writes_parameters(tmp_path, weights_cache):
 
     mean, projection = load_itq_parameters(out, bits=4, layer="conv5", dim=256)
     assert mean.shape == (256,)
+
+
+@pytest.mark.network
+def test_fit_merge_writes_a_scorer_that_segment_uses(tmp_path, weights_cache):
+    import scipy.io
+
+    data = tmp_path / "BSDS500" / "data"
+    (data / "images" / "train").mkdir(parents=True)
+    (data / "groundTruth" / "train").mkdir(parents=True)
+    for name in ("astronaut", "coffee"):
+        photo = getattr(skimage.data, name)()[::2, ::2]
+        cv2.imwrite(str(data / "images" / "train" / f"{name}.jpg"), photo[..., ::-1])
+        # One annotator: left / right halves; another: one region.
+        halves = np.where(np.arange(photo.shape[1])[None, :] < photo.shape[1] // 2, 1, 2)
+        halves = np.broadcast_to(halves, photo.shape[:2]).astype(np.uint16)
+        cells = np.empty((1, 2), dtype=object)
+        cells[0, 0] = {"Segmentation": halves, "Boundaries": np.zeros_like(halves, np.uint8)}
+        cells[0, 1] = {"Segmentation": np.ones_like(halves), "Boundaries": np.zeros_like(halves, np.uint8)}
+        scipy.io.savemat(data / "groundTruth" / "train" / f"{name}.mat", {"groundTruth": cells})
+    out = tmp_path / "merge.npz"
+    result = run(["fit-merge", "--data-root", str(tmp_path), "--epochs", "1", "--out", str(out)],
+                 tmp_path, weights_cache)
+    assert result.returncode == 0, result.stderr
+    assert "round 2: fitted on" in result.stdout and f"(2 images, 2 round(s), size exponent 0.1) -> {out}" \
+        in result.stdout
+    from tf_binmap.segmentation.learned import MergeScorer
+
+    scorer = MergeScorer.load(out)
+    assert scorer.metadata["dataset"] == "BSDS500 layout, split train" and scorer.n_code == 8
+    image = data / "images" / "train" / "coffee.jpg"
+    result = run(["segment", str(image), "--scorer", str(out), "--segments", "12", "--out",
+                  str(tmp_path / "seg")], tmp_path, weights_cache)
+    assert result.returncode == 0, result.stderr
+    labels = cv2.imread(str(tmp_path / "seg" / "coffee.png"), cv2.IMREAD_UNCHANGED)
+    assert labels.max() == 11
+    # Bad input: no .npz name, a split that is not there.
+    result = run(["fit-merge", "--data-root", str(tmp_path), "--out", str(tmp_path / "m.txt")],
+                 tmp_path, weights_cache)
+    assert result.returncode == 2 and "ending in .npz" in result.stderr
+    result = run(["fit-merge", "--data-root", str(tmp_path), "--split", "val", "--out",
+                  str(tmp_path / "m.npz")], tmp_path, weights_cache)
+    assert result.returncode == 1 and "'val' is missing" in result.stderr
+    assert not (tmp_path / "m.npz").exists()
 
 
 @pytest.mark.network
@@ -238,6 +281,25 @@ def test_segment_default_is_the_hierarchy_with_the_asked_count(tmp_path, weights
     assert len(np.unique(labels)) == 30 and labels.max() == 29
     settings = json.loads((out / "tf_binmap_segment.json").read_text())
     assert settings["merge"] == "hierarchy" and settings["model"] == "binmap_conv5_x1"
+    from tf_binmap.segmentation.learned import MergeScorer
+
+    assert settings["hierarchy"]["scorer"] == MergeScorer.from_preset().fingerprint()
+
+    # The weighted distance is one flag away; another merge order is other settings.
+    result = run(["segment", str(image), "--out", str(out), "--segments", "30",
+                  "--scorer", "none"], tmp_path, weights_cache)
+    assert result.returncode == 1 and "made with other settings" in result.stderr
+    result = run(["segment", str(image), "--out", str(tmp_path / "distance"), "--segments",
+                  "30", "--scorer", "none"], tmp_path, weights_cache)
+    assert result.returncode == 0, result.stderr
+    distance = cv2.imread(str(tmp_path / "distance" / "cat.png"), cv2.IMREAD_UNCHANGED)
+    assert len(np.unique(distance)) == 30 and not np.array_equal(distance, labels)
+    result = run(["segment", str(image), "--scorer", str(tmp_path / "missing.npz")], tmp_path,
+                 weights_cache)
+    assert result.returncode == 1 and "merge scorer file not found" in result.stderr
+    result = run(["segment", str(image), "--merge", "codes", "--scorer", "none"], tmp_path,
+                 weights_cache)
+    assert result.returncode == 2 and "--scorer sets the hierarchy's merge order" in result.stderr
 
     # The paper's method stays one flag away, on its own x2 preset.
     paper = tmp_path / "paper"

@@ -192,6 +192,31 @@ def _parser():
     p.add_argument("--iterations", type=int, default=50, help="ITQ iterations (default 50)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="output .npz")
+    p = add("fit-merge", "fit the learned merge order of the hierarchy on images with ground truth",
+            "fits the pair classifier of tf_binmap.segmentation.learned on a split in the "
+            "BSDS500 layout (images/<split>/*.jpg, groundTruth/<split>/*.mat); the package "
+            "ships the one fitted on BSDS500 train with the defaults below\n"
+            "examples:\n"
+            "  tf-binmap fit-merge --out merge.npz\n"
+            "  tf-binmap fit-merge --data-root ../shared/data --split train --rounds 2 "
+            "--out merge.npz\n"
+            "  tf-binmap segment photo.jpg --scorer merge.npz --out segments/")
+    p.add_argument("--data-root", default=None,
+                   help="folder holding BSDS500/ (default: $TF_BINMAP_DATA or ../shared/data)")
+    p.add_argument("--split", default="train", help="split to fit on (default train; never "
+                   "the split you evaluate on)")
+    p.add_argument("--preset", default=None,
+                   help="binary-map preset giving the codes (default binmap_conv5_x1)")
+    p.add_argument("--rounds", type=_positive(int), default=2,
+                   help="fitting rounds; each adds the pairs of the last round's own trees "
+                   "(default 2)")
+    p.add_argument("--size-exponent", type=float, default=0.1,
+                   help="exponent of the smaller area in the merge score (default 0.1)")
+    p.add_argument("--epochs", type=_positive(int), default=6, help="epochs per round (default 6)")
+    p.add_argument("--limit", type=_positive(int), default=None, help="first N images only")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, help="output .npz")
+
     p = add("segment", "segment images: label PNGs, boundary overlays, binary-map pictures",
             "writes, per image NAME: NAME.png (16-bit labels 0..n-1), NAME_overlay.png "
             "(segment boundaries on the photo), NAME_binary_map.png; images whose three "
@@ -211,7 +236,8 @@ def _parser():
 def _add_segmenter_arguments(p):
     g = p.add_argument_group(
         "segmentation", "default: --merge hierarchy (beyond the paper: fine EGS leaves merged "
-        "on colour, borders and the soft CNN codes of binmap_conv5_x1, cut at --segments); "
+        "in a learned order of colour, border and soft CNN code (binmap_conv5_x1) "
+        "statistics, cut at --segments); "
         "--merge codes is the paper's method (binmap_conv5 codes on EGS k=100 superpixels, "
         "equal-code neighbours merged)")
     g.add_argument("--merge", choices=["hierarchy", "codes"], default="hierarchy",
@@ -221,6 +247,10 @@ def _add_segmenter_arguments(p):
     g.add_argument("--preset", default=None,
                    help="binary-map preset (default binmap_conv5_x1 for the hierarchy, "
                    "binmap_conv5 for codes)")
+    g.add_argument("--scorer", default=None, metavar="NAME|PATH|none",
+                   help="merge order of the hierarchy: the shipped bsds500_train (default), "
+                   "a file from `tf-binmap fit-merge`, or none (the weighted colour / code / "
+                   "border distance)")
     g.add_argument("--weights", default=None, metavar="PATH", help="backbone weights file")
     g.add_argument("--itq", default=None, metavar="PATH", help="ITQ parameter file")
     g.add_argument("--superpixels", default=None, choices=["egs", "slic"],
@@ -244,9 +274,15 @@ def _make_segmenter(args):
         if misfits:
             raise UsageError(f"{', '.join(misfits)}: setting(s) of the paper's method; add "
                              "--merge codes, or use --segments N with the hierarchy")
+        params = {}
+        if args.scorer is not None:
+            params["scorer"] = None if args.scorer.lower() == "none" else args.scorer
         return Segmenter.from_preset(args.preset, weights_path=args.weights, itq_path=args.itq,
-                                     merge="hierarchy",
+                                     merge="hierarchy", hierarchy_params=params,
                                      n_segments=100 if args.segments is None else args.segments)
+    if args.scorer is not None:
+        raise UsageError("--scorer sets the hierarchy's merge order; --merge codes (the "
+                         "paper's method) merges equal codes")
     if args.segments is not None:
         raise UsageError("--segments sets the hierarchy's segment count; with --merge codes "
                          "the count follows from the codes (use --scale / --n-segments for "
@@ -378,6 +414,47 @@ def _cmd_fit_itq(args):
     return 0
 
 
+def _cmd_fit_merge(args):
+    from tf_binmap.evaluation.benchmark import _open_dataset
+    from tf_binmap.models.binary_map import BinaryMapModel
+    from tf_binmap.presets import DEFAULT_HIERARCHY_PRESET
+    from tf_binmap.segmentation.learned import fit_merge_scorer_on_images
+
+    out = Path(args.out)
+    if out.suffix != ".npz":
+        raise UsageError(f"--out {out}: the scorer is written as an .npz file; give a name "
+                         "ending in .npz")
+    if args.size_exponent < 0:
+        raise UsageError(f"--size-exponent must be >= 0, got {args.size_exponent}")
+    dataset = _open_dataset("bsds500", args.split, args.data_root, "gt_bmp")
+    samples = dataset[:args.limit] if args.limit else list(dataset)
+    preset = args.preset or DEFAULT_HIERARCHY_PRESET
+    model = BinaryMapModel.from_preset(preset)
+
+    def readable():
+        for sample in samples:
+            try:
+                yield sample.name, sample.image, sample.ground_truths
+            except (ValueError, OSError) as error:
+                logger.warning("skipping %s: %s", sample.name, error)
+
+    def log(message):
+        if message.startswith("skipping"):
+            logger.warning("%s", message)
+        elif not args.quiet:
+            print(message)
+
+    scorer = fit_merge_scorer_on_images(
+        model, readable(), rounds=args.rounds, size_exponent=args.size_exponent,
+        epochs=args.epochs, seed=args.seed, progress=not args.quiet, total=len(samples),
+        metadata={"dataset": f"BSDS500 layout, split {args.split}", "preset": preset}, log=log)
+    scorer.save(out)
+    if not args.quiet:
+        print(f"merge scorer ({scorer.metadata['images']} images, {args.rounds} round(s), "
+              f"size exponent {scorer.size_exponent}) -> {out}")
+    return 0
+
+
 def _cmd_bench(args):
     import json
 
@@ -483,6 +560,7 @@ COMMANDS = {
     "convert-weights": _cmd_convert_weights,
     "features": _cmd_features,
     "fit-itq": _cmd_fit_itq,
+    "fit-merge": _cmd_fit_merge,
     "segment": _cmd_segment,
 }
 

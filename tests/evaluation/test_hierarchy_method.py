@@ -30,9 +30,11 @@ from tf_binmap.segmentation.segmenter import Segmenter
 
 
 class FakeProjectionModel(FakeModel):
-    """FakeModel with real-valued projections: +-1 per bit from the same cell pattern."""
+    """FakeModel with real-valued projections: +-1 per bit from the same cell pattern
+    (8 bits, the code length of the shipped merge scorer; the top 6 are constant)."""
 
     name = "fake_projections"
+    bits = 8
 
     def __init__(self):
         super().__init__()
@@ -46,41 +48,74 @@ class FakeProjectionModel(FakeModel):
         return np.where(bits == 1, 1.0, -1.0).astype(np.float32)
 
 
+class FakeModelWithTwoBitProjections(FakeModel):
+    def projections(self, images):
+        return np.zeros(np.shape(images)[:3] + (2,), np.float32)
+
+
 @pytest.fixture
 def dataset():
     return _synthetic_images()
 
 
 def test_parse_hierarchy():
-    method = parse_method("hierarchy:n_segments=50,w_code=2,itq=/tmp/x.npz")
+    method = parse_method("hierarchy:n_segments=50,scorer=none,w_code=2,itq=/tmp/x.npz")
     assert isinstance(method, HierarchyMethod)
     assert (method.n_segments, method.w_code, method.w_colour, method.itq_path) == (
         50, 2.0, 1.0, "/tmp/x.npz")
-    assert method.name == "hierarchy (binmap_conv5_x1, w_code=2) n=50"
-    assert method.curve == "hierarchy (binmap_conv5_x1, w_code=2)"
+    assert method.name == "hierarchy (binmap_conv5_x1, scorer=none, w_code=2) n=50"
+    assert method.curve == "hierarchy (binmap_conv5_x1, scorer=none, w_code=2)"
     assert method.parameter == 50 and method.uses_network
     assert method.superpixel_params == {"scale": 50, "sigma": 0.8, "min_size": 20}
     plain = parse_method("hier:segments=20,preset=none")
     assert plain.curve == "hierarchy (no CNN)" and not plain.uses_network
-    assert plain.model_key() is None
-    # Methods differing only in n_segments share a tree; other weights do not.
+    assert plain.model_key() is None and plain.scorer is None
+    assert plain.small_region_factor == 0.4  # the distance's own rule
+    # The default: the learned merge order (shipped scorer), no small-region rule.
+    default = parse_method("hierarchy")
+    assert (default.scorer, default.size_exponent, default.small_region_factor) == (
+        "bsds500_train", None, 0.0)
+    assert default.curve == "hierarchy (binmap_conv5_x1)" and default.uses_network
+    assert default.spec()["scorer"] == "bsds500_train"
+    gamma = parse_method("hierarchy:gamma=0.2")
+    assert gamma.curve == "hierarchy (binmap_conv5_x1, size_exponent=0.2)"
+    assert gamma.tree_key() != default.tree_key()
+    # Methods differing only in n_segments share a tree; other settings do not.
     assert parse_method("hierarchy:n_segments=20").tree_key() == \
         parse_method("hierarchy:n_segments=300").tree_key()
-    assert parse_method("hierarchy:w_boundary=0").tree_key() != parse_method("hierarchy").tree_key()
-    # The small-region rule: named when changed, part of the tree, 0 switches it off.
-    off = parse_method("hierarchy:small=0")
+    assert parse_method("hierarchy:scorer=none,w_boundary=0").tree_key() != \
+        parse_method("hierarchy:scorer=none").tree_key()
+    assert parse_method("hierarchy:scorer=none").tree_key() != default.tree_key()
+    # The small-region rule: on with the distance (0 switches it off), off with the scorer.
+    distance = parse_method("hierarchy:scorer=none")
+    assert distance.small_region_factor == 0.4
+    assert distance.curve == "hierarchy (binmap_conv5_x1, scorer=none)"
+    off = parse_method("hierarchy:scorer=none,small=0")
     assert off.small_region_factor == 0 and off.hierarchy_params()["small_region_factor"] == 0
-    assert off.curve == "hierarchy (binmap_conv5_x1, small_region_factor=0)"
-    assert off.tree_key() != parse_method("hierarchy").tree_key()
+    assert off.curve == "hierarchy (binmap_conv5_x1, scorer=none, small_region_factor=0)"
+    assert off.tree_key() != distance.tree_key()
+    assert parse_method("hierarchy:small=0.4").curve == \
+        "hierarchy (binmap_conv5_x1, small_region_factor=0.4)"
     assert parse_method("hierarchy:small_power=1").spec()["small_region_power"] == 1
     with pytest.raises(MethodSpecError, match="small_region_factor must be >= 0"):
         parse_method("hierarchy:small_region_factor=-1")
+    # Settings that do not fit the learned order are refused, naming the fix.
+    with pytest.raises(MethodSpecError, match="w_code: weight.*add scorer=none"):
+        parse_method("hierarchy:w_code=2")
+    with pytest.raises(MethodSpecError, match="size_exponent is a setting of the learned"):
+        parse_method("hierarchy:scorer=none,size_exponent=0.2")
+    with pytest.raises(MethodSpecError, match="needs the CNN codes; preset=none goes with"):
+        parse_method("hierarchy:preset=none,scorer=/tmp/x.npz")
+    with pytest.raises(MethodSpecError, match="scorer=/no/such.npz: merge scorer file not found"):
+        parse_method("hierarchy:scorer=/no/such.npz")
+    with pytest.raises(MethodSpecError, match="unknown merge scorer 'nosuch'; shipped: bsds500_train"):
+        parse_method("hierarchy:scorer=nosuch")
     with pytest.raises(MethodSpecError, match=r"unknown key\(s\) \['scale'\].*valid keys"):
         parse_method("hierarchy:scale=100")
     with pytest.raises(MethodSpecError, match="n_segments must be >= 1"):
         parse_method("hierarchy:n_segments=0")
     with pytest.raises(MethodSpecError, match="w_code must be >= 0"):
-        parse_method("hierarchy:w_code=-1")
+        parse_method("hierarchy:scorer=none,w_code=-1")
     with pytest.raises(MethodSpecError, match="hierarchy"):
         parse_method("nosuch:x=1")
     # "ours" and "paper" stay the paper's method.
@@ -89,7 +124,7 @@ def test_parse_hierarchy():
 
 
 def test_sweeps_and_default_tables_include_the_hierarchy():
-    methods = sweep_methods("hierarchy", (20, 100), w_boundary=0)
+    methods = sweep_methods("hierarchy", (20, 100), scorer="none", w_boundary=0)
     assert [m.n_segments for m in methods] == [20, 100]
     assert len({m.tree_key() for m in methods}) == 1
     names = [m.name for m in figure4_methods()]
@@ -109,7 +144,7 @@ def test_evaluate_hierarchy_shares_one_tree_and_matches_the_segmenter(dataset, m
     real = hierarchy_module.hierarchical_segmentation
 
     def counting(*args, **kwargs):
-        built.append(kwargs["w_code"])
+        built.append(kwargs.get("w_code", "learned"))
         return real(*args, **kwargs)
 
     monkeypatch.setattr(hierarchy_module, "hierarchical_segmentation", counting)
@@ -117,7 +152,7 @@ def test_evaluate_hierarchy_shares_one_tree_and_matches_the_segmenter(dataset, m
     monkeypatch.setattr(hierarchy_module, "hierarchical_segmentation", real)
 
     assert model.projection_calls == 2 and model.calls == 0  # projections once per image
-    assert sorted(built) == [0.0, 0.0, 4.0, 4.0]  # one tree per image and setting
+    assert sorted(built, key=str) == [0.0, 0.0, "learned", "learned"]  # one tree per image and setting
     by_name = {entry["name"]: entry for entry in results["methods"]}
     for method in methods[:3]:
         entry = by_name[method.name]
@@ -137,12 +172,19 @@ def test_evaluate_hierarchy_shares_one_tree_and_matches_the_segmenter(dataset, m
     # A Segmenter in hierarchy mode becomes the same method.
     same = as_method(Segmenter(model, merge="hierarchy", n_segments=3))
     assert isinstance(same, HierarchyMethod) and same.tree_key() == methods[1].tree_key()
-    off = as_method(Segmenter(model, n_segments=3, hierarchy_params={"small_region_factor": 0}))
-    assert off.small_region_factor == 0 and off.tree_key() != same.tree_key()
+    off = as_method(Segmenter(model, n_segments=3, hierarchy_params={"small_region_factor": 0.4}))
+    assert off.small_region_factor == 0.4 and off.tree_key() != same.tree_key()
+    distance = as_method(Segmenter(model, n_segments=3, hierarchy_params={"scorer": None}))
+    assert distance.scorer is None and distance.small_region_factor == 0.4
+    assert distance.tree_key() != same.tree_key()
     with pytest.raises(ValueError, match=r"unknown hierarchy_params \['w_codes'\]; valid: leaves"):
         Segmenter(model, hierarchy_params={"w_codes": 1.0})
     with pytest.raises(MethodSpecError, match=r"hierarchy_params \['colour_spread'\], which evaluate"):
-        as_method(Segmenter(model, hierarchy_params={"colour_spread": 10.0}))
+        as_method(Segmenter(model, hierarchy_params={"scorer": None, "colour_spread": 10.0}))
+    with pytest.raises(ValueError, match=r"\['w_code'\]: setting\(s\) of the weighted distance"):
+        Segmenter(model, hierarchy_params={"w_code": 2.0})
+    with pytest.raises(ValueError, match="fitted on 8-bit codes; this model gives 2 bits"):
+        Segmenter(FakeModelWithTwoBitProjections())
 
 
 def test_evaluate_hierarchy_refuses_a_model_without_projections(dataset):

@@ -47,7 +47,7 @@ from tf_binmap.evaluation.compare import (
 from tf_binmap.evaluation.metrics import SegmentationScores
 from tf_binmap.io import ImageReadError, atomic_output
 from tf_binmap.presets import DEFAULT_HIERARCHY_PRESET
-from tf_binmap.segmentation.hierarchy import HIERARCHY_DEFAULTS
+from tf_binmap.segmentation.hierarchy import HIERARCHY_DEFAULTS, hierarchy_settings
 from tf_binmap.segmentation.merge import merge_superpixels, superpixel_codes
 from tf_binmap.segmentation.superpixels import BASELINES, superpixels
 
@@ -326,8 +326,9 @@ class BinaryMapMethod:
 
 @dataclasses.dataclass
 class HierarchyMethod:
-    """Beyond the paper: fine EGS leaves merged greedily on colour, border strength and the
-    soft CNN codes (`tf_binmap.segmentation.hierarchy`), cut at ``n_segments`` per image.
+    """Beyond the paper: fine EGS leaves merged greedily (`tf_binmap.segmentation.hierarchy`)
+    in a learned order (default) or by a weighted colour / code / border distance, cut at
+    ``n_segments`` per image.
 
     Methods that differ only in ``n_segments`` share one merge tree per image, so a sweep
     over ``n_segments`` (a whole curve) costs one hierarchy per image.
@@ -335,11 +336,17 @@ class HierarchyMethod:
     Args:
         preset: binary-map preset whose ITQ projections are the soft codes (default
             ``binmap_conv5_x1``); ``"none"`` (or None) for the hierarchy without the CNN
-            (colour and borders only).
+            (the weighted colour and border distance, ``scorer="none"``).
         n_segments: segments per image (the swept parameter).
-        w_colour, w_code, w_boundary: distance weights (default: tuned on BSDS500 val).
+        scorer: the learned merge order: a shipped scorer (``"bsds500_train"``, the
+            default), the path of a file from `tf-binmap fit-merge`, or ``"none"`` for the
+            weighted distance.
+        size_exponent: with a scorer, overrides its exponent of the smaller area.
+        w_colour, w_code, w_boundary: weights of the distance (``scorer="none"``; tuned
+            on BSDS500 val).
         small_region_factor, small_region_power: the small-region rule of
-            `merge_hierarchy` (default: tuned on BSDS500 val; factor 0 = off).
+            `merge_hierarchy` (default: 0.4 and 2 with the distance, off with a scorer;
+            factor 0 = off).
         egs_scale, egs_sigma, egs_min_size: the leaf superpixels.
         itq_path: ITQ parameter file overriding the preset's.
         model: a ready model with ``projections`` (a Keras ``BinaryMapModel`` or an
@@ -349,10 +356,12 @@ class HierarchyMethod:
 
     preset: str | None = DEFAULT_HIERARCHY_PRESET
     n_segments: int = 100
+    scorer: Any = HIERARCHY_DEFAULTS["scorer"]
+    size_exponent: float | None = None
     w_colour: float = HIERARCHY_DEFAULTS["w_colour"]
     w_code: float = HIERARCHY_DEFAULTS["w_code"]
     w_boundary: float = HIERARCHY_DEFAULTS["w_boundary"]
-    small_region_factor: float = HIERARCHY_DEFAULTS["small_region_factor"]
+    small_region_factor: float | None = None
     small_region_power: float = HIERARCHY_DEFAULTS["small_region_power"]
     egs_scale: float = HIERARCHY_DEFAULTS["egs_scale"]
     egs_sigma: float = HIERARCHY_DEFAULTS["egs_sigma"]
@@ -368,21 +377,47 @@ class HierarchyMethod:
             self.preset = "none"
         if self.model is not None and self.preset == DEFAULT_HIERARCHY_PRESET:
             self.preset = getattr(self.model, "name", None) or "model"
+        if self.scorer is not None and not hasattr(self.scorer, "n_code"):
+            self.scorer = None if str(self.scorer).lower() == "none" else os.fspath(self.scorer)
+        if self.preset == "none" and self.scorer is not None:
+            if self.scorer != HIERARCHY_DEFAULTS["scorer"]:
+                raise MethodSpecError("hierarchy: the learned merge order (scorer) needs the "
+                                      "CNN codes; preset=none goes with scorer=none")
+            self.scorer = None  # no CNN: the weighted colour and border distance
+        if self.scorer is not None:
+            weights = [key for key in ("w_colour", "w_code", "w_boundary")
+                       if float(getattr(self, key)) != float(HIERARCHY_DEFAULTS[key])]
+            if weights:
+                raise MethodSpecError(f"hierarchy: {', '.join(weights)}: weight(s) of the "
+                                      "distance, unused by the learned merge order; add "
+                                      "scorer=none to merge by the weighted distance")
+        if self.small_region_factor is None:
+            self.small_region_factor = hierarchy_settings(scorer=self.scorer)["small_region_factor"]
         self.n_segments = int(self.n_segments)
         if self.n_segments < 1:
             raise MethodSpecError(f"hierarchy: n_segments must be >= 1, got {self.n_segments}")
         for key in ("w_colour", "w_code", "w_boundary", "small_region_factor", "small_region_power"):
             if getattr(self, key) < 0:
                 raise MethodSpecError(f"hierarchy: {key} must be >= 0, got {getattr(self, key)}")
+        if self.size_exponent is not None and (self.scorer is None or not self.size_exponent >= 0):
+            raise MethodSpecError("hierarchy: size_exponent is a setting of the learned merge "
+                                  "order (a scorer) and must be >= 0")
         if self.egs_scale <= 0 or self.egs_sigma < 0 or self.egs_min_size < 1:
             raise MethodSpecError("hierarchy: egs_scale must be > 0, egs_sigma >= 0 and "
                                   "egs_min_size >= 1")
+        if self.scorer is not None and not hasattr(self.scorer, "n_code"):
+            from tf_binmap.segmentation.learned import MergeScorer
+
+            try:
+                MergeScorer.resolve(self.scorer)
+            except (ValueError, OSError) as error:
+                raise MethodSpecError(f"hierarchy: scorer={self.scorer}: {error}") from None
         if self.name is None:
             self.name = f"{self.curve} n={self.n_segments}"
 
     @property
     def uses_network(self) -> bool:
-        return self.preset != "none" and self.w_code != 0
+        return self.preset != "none" and (self.scorer is not None or self.w_code != 0)
 
     @property
     def superpixel_method(self) -> str:
@@ -394,18 +429,36 @@ class HierarchyMethod:
         return {"scale": self.egs_scale, "sigma": self.egs_sigma, "min_size": self.egs_min_size}
 
     def hierarchy_params(self) -> dict:
-        return {"w_colour": self.w_colour, "w_code": self.w_code if self.uses_network else 0.0,
-                "w_boundary": self.w_boundary, "small_region_factor": self.small_region_factor,
+        """Keyword arguments of `hierarchical_segmentation` (those that shape the tree)."""
+        rule = {"small_region_factor": self.small_region_factor,
                 "small_region_power": self.small_region_power}
+        if self.scorer is not None:
+            return {"scorer": self.scorer, "size_exponent": self.size_exponent, **rule}
+        return {"scorer": None, "w_colour": self.w_colour,
+                "w_code": self.w_code if self.uses_network else 0.0,
+                "w_boundary": self.w_boundary, **rule}
 
     @property
     def curve(self) -> str:
+        defaults = hierarchy_settings(scorer=self.scorer)
         settings = {**self.hierarchy_params(), "egs_scale": self.egs_scale,
                     "egs_sigma": self.egs_sigma, "egs_min_size": self.egs_min_size}
-        changed = [f"{key}={_fmt(value)}" for key, value in settings.items()
-                   if key != "w_code" and float(value) != float(HIERARCHY_DEFAULTS[key])]
-        if self.uses_network and float(self.w_code) != float(HIERARCHY_DEFAULTS["w_code"]):
-            changed.insert(0, f"w_code={_fmt(self.w_code)}")
+        changed = []
+        if self.scorer is None:
+            if self.preset != "none":
+                changed.append("scorer=none")
+        elif hasattr(self.scorer, "n_code"):
+            changed.append("scorer=custom")
+        elif self.scorer != HIERARCHY_DEFAULTS["scorer"]:
+            changed.append(f"scorer={Path(self.scorer).name}")
+        if self.size_exponent is not None:
+            changed.append(f"size_exponent={_fmt(self.size_exponent)}")
+        changed += [f"{key}={_fmt(value)}" for key, value in settings.items()
+                    if key not in ("scorer", "size_exponent", "w_code")
+                    and float(value) != float(defaults[key])]
+        if self.scorer is None and self.uses_network and \
+                float(self.w_code) != float(defaults["w_code"]):
+            changed.insert(1, f"w_code={_fmt(self.w_code)}")
         codes = self.preset if self.uses_network else "no CNN"
         return f"hierarchy ({', '.join([str(codes), *changed])})"
 
@@ -423,8 +476,11 @@ class HierarchyMethod:
 
     def tree_key(self) -> tuple:
         """Methods with equal keys share the merge tree of an image."""
+        params = self.hierarchy_params()
+        if hasattr(params["scorer"], "n_code"):
+            params["scorer"] = ("object", id(params["scorer"]))
         return (self.model_key(), _superpixel_key("egs", self.superpixel_params),
-                tuple(sorted(self.hierarchy_params().items())))
+                tuple(sorted(params.items(), key=lambda item: item[0])))
 
     def load_model(self):
         if self.model is not None:
@@ -443,6 +499,9 @@ class HierarchyMethod:
     def spec(self) -> dict:
         return {
             "family": self.family, "preset": str(self.preset), "n_segments": self.n_segments,
+            "scorer": None if self.scorer is None else
+            ("custom" if hasattr(self.scorer, "n_code") else str(self.scorer)),
+            "size_exponent": self.size_exponent,
             "w_colour": self.w_colour, "w_code": self.w_code, "w_boundary": self.w_boundary,
             "small_region_factor": self.small_region_factor,
             "small_region_power": self.small_region_power,
@@ -465,11 +524,12 @@ _FAMILY_ALIASES = {
     "hierarchy": "hierarchy", "hier": "hierarchy",
 }
 _HIERARCHY_KEYS = {
-    "preset": str, "n_segments": int, "w_colour": float, "w_code": float, "w_boundary": float,
+    "preset": str, "n_segments": int, "scorer": str, "size_exponent": float, "w_colour": float, "w_code": float, "w_boundary": float,
     "small_region_factor": float, "small_region_power": float,
     "egs_scale": float, "egs_sigma": float, "egs_min_size": int, "itq_path": str,
 }
 _HIERARCHY_ALIASES = {"itq": "itq_path", "segments": "n_segments", "w_color": "w_colour",
+                      "merge_scorer": "scorer", "gamma": "size_exponent",
                       "small": "small_region_factor", "small_power": "small_region_power"}
 _EGS_KEYS = {"scale": float, "sigma": float, "min_size": int}
 _SLIC_KEYS = {"n_segments": int, "compactness": float}

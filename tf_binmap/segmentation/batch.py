@@ -74,10 +74,23 @@ def segmenter_settings(segmenter):
         "threshold": segmenter.threshold, "alignment": segmenter.alignment,
         "absorb_single_neighbour": segmenter.absorb_single_neighbour,
         "merge": segmenter.merge_mode,
-        **({"n_segments": segmenter.n_segments,
-            "hierarchy": {k: float(v) for k, v in segmenter.hierarchy_params.items()}}
+        **({"n_segments": segmenter.n_segments, "hierarchy": _hierarchy_settings(segmenter)}
            if segmenter.merge_mode == "hierarchy" else {}),
     }
+
+
+def _hierarchy_settings(segmenter) -> dict:
+    settings = {}
+    for key, value in segmenter.hierarchy_params.items():
+        if key == "scorer":
+            scorer = segmenter._scorer
+            # The scorer by content (a file may be refitted under the same name).
+            settings[key] = None if scorer is None else scorer.fingerprint()
+        elif value is None or isinstance(value, str):
+            settings[key] = value
+        else:
+            settings[key] = float(value)
+    return settings
 
 
 def _check_settings(out_dir, settings, redo):

@@ -44,7 +44,10 @@ import heapq
 
 import numpy as np
 
+from tf_binmap.segmentation.learned import pair_features
+
 __all__ = [
+    "DISTANCE_DEFAULTS",
     "HIERARCHY_DEFAULTS",
     "MergeTree",
     "RegionFeatures",
@@ -52,6 +55,8 @@ __all__ = [
     "cut",
     "cut_at_level",
     "hierarchical_segmentation",
+    "hierarchy_leaves",
+    "hierarchy_settings",
     "lab_image",
     "merge_hierarchy",
     "pixel_pair_strengths",
@@ -59,12 +64,27 @@ __all__ = [
 ]
 
 
-#: The settings tuned on BSDS500 val (docs/ABLATIONS.md): fine EGS leaves, then merging on
+#: The default (docs/ABLATIONS.md): fine EGS leaves merged in the learned order
+#: (`tf_binmap.segmentation.learned`, the scorer fitted on BSDS500 train, its size exponent
+#: 0.1 chosen on BSDS500 val). The weights and the small-region rule are those of the
+#: weighted distance (`DISTANCE_DEFAULTS`), unused while a scorer is set.
+HIERARCHY_DEFAULTS = {"egs_scale": 50, "egs_sigma": 0.8, "egs_min_size": 20,
+                      "scorer": "bsds500_train", "size_exponent": None,
+                      "w_colour": 1.0, "w_code": 4.0, "w_boundary": 3.0,
+                      "small_region_factor": 0.0, "small_region_power": 2.0}
+#: The hand-weighted distance tuned on BSDS500 val (the default before the learned order):
 #: colour + 4 x soft CNN code (conv5 at x1, 8 bits) + 3 x border strength, regions below
 #: total area / (0.4 k^2) first while k regions are left.
-HIERARCHY_DEFAULTS = {"egs_scale": 50, "egs_sigma": 0.8, "egs_min_size": 20,
-                      "w_colour": 1.0, "w_code": 4.0, "w_boundary": 3.0,
-                      "small_region_factor": 0.4, "small_region_power": 2.0}
+DISTANCE_DEFAULTS = {**HIERARCHY_DEFAULTS, "scorer": None, "small_region_factor": 0.4}
+
+
+def hierarchy_settings(**overrides) -> dict:
+    """The complete settings of the hierarchy: `HIERARCHY_DEFAULTS` (the learned order) or,
+    with ``scorer=None``, `DISTANCE_DEFAULTS` (the weighted distance with its small-region
+    rule), updated with ``overrides``."""
+    base = DISTANCE_DEFAULTS if overrides.get("scorer", HIERARCHY_DEFAULTS["scorer"]) is None \
+        else HIERARCHY_DEFAULTS
+    return {**base, **overrides}
 
 
 def _check_labels(labels) -> np.ndarray:
@@ -239,7 +259,8 @@ def merge_hierarchy(superpixels: np.ndarray, features: RegionFeatures, w_colour:
                     w_code: float = 0.0, w_boundary: float = 0.0,
                     size_power: float = 0.0, code_size_power: float = 0.0,
                     colour_spread: float = 0.0, small_region_factor: float = 0.0,
-                    small_region_power: float = 1.0) -> MergeTree:
+                    small_region_power: float = 1.0, scorer=None,
+                    rescore_ratio: float = 0.8) -> MergeTree:
     """Greedy agglomerative merging of adjacent regions (see the module docstring).
 
     Args:
@@ -261,8 +282,16 @@ def merge_hierarchy(superpixels: np.ndarray, features: RegionFeatures, w_colour:
             falls instead of using up the segment count of coarse cuts. 0: off (pure
             distance order). The recorded distances stay the merges' own distances
             (``levels`` is their running maximum).
-        small_region_power: the exponent p of k in that threshold (>= 0; the default
-            settings use 2, so the rule acts on coarse cuts only).
+        small_region_power: the exponent p of k in that threshold (>= 0; the distance's
+            tuned settings use 2, so the rule acts on coarse cuts only).
+        scorer: None (the weighted distance above) or a learned merge order: a
+            `tf_binmap.segmentation.learned.MergeScorer` (or any callable mapping the
+            (m, n) `pair_features` of m pairs to m scores; the lowest merges first).
+            The weights, ``size_power``, ``code_size_power`` and ``colour_spread`` are
+            then unused; the features need CIELAB colour (and its squares) and codes.
+        rescore_ratio: with a scorer, all live pairs are rescored each time the region
+            count falls below this fraction of the count at the last rescoring (the
+            score depends on the count).
 
     Returns:
         the `MergeTree` (n - 1 merges for a connected image).
@@ -277,7 +306,10 @@ def merge_hierarchy(superpixels: np.ndarray, features: RegionFeatures, w_colour:
     # One matrix of stacked, pre-weighted mean vectors: the weighted distance of colour and
     # code is then two norms of slices of the difference.
     n_colour, n_code = features.colour.shape[1], features.code.shape[1]
-    spread = bool(colour_spread and n_colour and w_colour)
+    if scorer is not None:
+        _check_scorer_inputs(scorer, features, size_power, code_size_power, colour_spread,
+                             rescore_ratio)
+    spread = bool(colour_spread and n_colour and w_colour) or scorer is not None
     if spread and features.colour_squares is None:
         raise ValueError("colour_spread needs features.colour_squares (region_features "
                          "computes them from the colour)")
@@ -297,7 +329,14 @@ def merge_hierarchy(superpixels: np.ndarray, features: RegionFeatures, w_colour:
         means = rows[..., :n_colour]
         return np.maximum(np.mean(rows[..., code_end:] - means * means, axis=-1), 0.0)
 
+    n_alive = n
+    total_area = float(area[:n].sum())
+
     def distances(a: np.ndarray, b: np.ndarray, length: np.ndarray, strength: np.ndarray) -> np.ndarray:
+        if scorer is not None:
+            return np.asarray(scorer(pair_features(vectors[a], vectors[b], area[a], area[b], length,
+                                                   strength, n_alive, total_area, n_code)),
+                              dtype=np.float64)
         difference = vectors[a] - vectors[b]
         d = np.zeros(len(a))
         if n_colour and w_colour:
@@ -337,8 +376,6 @@ def merge_hierarchy(superpixels: np.ndarray, features: RegionFeatures, w_colour:
                          f"{small_region_factor} and {small_region_power}")
     area_heap = list(zip(area[:n].tolist(), range(n))) if small_factor else []
     heapq.heapify(area_heap)
-    total_area = float(area[:n].sum())
-    n_alive = n
 
     # The merge loop runs once per leaf: its per-merge distances avoid the generic
     # function's allocations (same operations in the same order, so the same values).
@@ -346,6 +383,10 @@ def merge_hierarchy(superpixels: np.ndarray, features: RegionFeatures, w_colour:
     add_reduce, sqrt, heappush, heappop = np.add.reduce, np.sqrt, heapq.heappush, heapq.heappop
 
     def new_distances(region: int, others: list, stats: list) -> list:
+        if scorer is not None:
+            stats = np.array(stats)
+            values = distances(others, np.full(len(others), region), stats[:, 0], stats[:, 1])
+            return values.tolist()
         difference = vectors[others] - vectors[region]
         d = 0.0
         if use_colour:
@@ -371,9 +412,26 @@ def merge_hierarchy(superpixels: np.ndarray, features: RegionFeatures, w_colour:
             return [float(d)] * len(others)
         return d.tolist()
 
+    def rescored_heap() -> list:
+        live = [(a, b, entry) for a in np.flatnonzero(alive).tolist()
+                for b, entry in neighbours[a].items() if a < b]
+        if not live:
+            return []
+        a, b, stats = zip(*live)
+        stats = np.array(stats, dtype=np.float64)
+        values = distances(np.array(a), np.array(b), stats[:, 0], stats[:, 1])
+        fresh = list(zip(values.tolist(), a, b))
+        heapq.heapify(fresh)
+        return fresh
+
     merges, merge_distances = [], []
     new = n
+    last_rescore = n
     while heap:
+        if scorer is not None and n_alive < rescore_ratio * last_rescore:
+            heap, last_rescore = rescored_heap(), n_alive
+            if not heap:
+                break
         forced = False
         if area_heap:
             while area_heap and not alive[area_heap[0][1]]:
@@ -430,6 +488,26 @@ def merge_hierarchy(superpixels: np.ndarray, features: RegionFeatures, w_colour:
     return MergeTree(superpixels.astype(np.int32), merge_array, distance_array, levels)
 
 
+def _check_scorer_inputs(scorer, features, size_power, code_size_power, colour_spread,
+                         rescore_ratio):
+    misfits = [name for name, value in (("size_power", size_power),
+                                        ("code_size_power", code_size_power),
+                                        ("colour_spread", colour_spread)) if value]
+    if misfits:
+        raise ValueError(f"{', '.join(misfits)}: setting(s) of the weighted distance; a "
+                         "learned merge order (scorer) does not use them")
+    if features.colour.shape[1] != 3 or features.colour_squares is None:
+        raise ValueError("a learned merge order needs the regions' CIELAB colour (region_features "
+                         "with colour=lab_image(image))")
+    expected = getattr(scorer, "n_code", None)
+    if expected is not None and features.code.shape[1] != expected:
+        raise ValueError(f"the merge scorer was fitted on {expected}-dimensional codes; these "
+                         f"regions have {features.code.shape[1]} (use the codes of the preset "
+                         "it was fitted with, or fit one with `tf-binmap fit-merge`)")
+    if not 0 < rescore_ratio < 1:
+        raise ValueError(f"rescore_ratio must be in (0, 1), got {rescore_ratio}")
+
+
 def _leaf_assignment(tree: MergeTree, n_merges: int) -> np.ndarray:
     """Cluster of each leaf after the first ``n_merges`` merges, dense 0..m-1 in order of
     each cluster's smallest leaf."""
@@ -478,9 +556,29 @@ def cut_at_level(tree: MergeTree, level: float) -> np.ndarray:
     return _leaf_assignment(tree, n_merges)[tree.superpixels]
 
 
+def hierarchy_leaves(image: np.ndarray, pixel_codes=None, *, leaves=None,
+                     egs_scale: float = 50, egs_sigma: float = 0.8, egs_min_size: int = 20,
+                     edge_sigma: float = 1.0, strengths: bool = True):
+    """Image -> (leaf superpixels, their `RegionFeatures`): the first half of
+    `hierarchical_segmentation` (CIELAB colour, the codes, border strengths of the Lab
+    image smoothed by ``edge_sigma``)."""
+    from tf_binmap.segmentation.superpixels import felzenszwalb_labels
+
+    if leaves is None:
+        leaves = felzenszwalb_labels(image, scale=egs_scale, sigma=egs_sigma, min_size=egs_min_size)
+    elif np.shape(leaves) != np.shape(image)[:2]:
+        raise ValueError(f"leaves must have the image's shape {np.shape(image)[:2]}, got "
+                         f"{np.shape(leaves)}")
+    lab = lab_image(image)
+    edge_strengths = pixel_pair_strengths(lab_image(image, edge_sigma) if edge_sigma else lab) \
+        if strengths else None
+    return leaves, region_features(leaves, colour=lab, code=pixel_codes, strengths=edge_strengths)
+
+
 def hierarchical_segmentation(image: np.ndarray, pixel_codes=None, *, leaves=None,
                               egs_scale: float = 50, egs_sigma: float = 0.8,
                               egs_min_size: int = 20, edge_sigma: float = 1.0,
+                              scorer=None, size_exponent: float | None = None,
                               w_colour: float = 1.0, w_code: float = 0.0,
                               w_boundary: float = 0.0, size_power: float = 0.0,
                               colour_spread: float = 0.0, small_region_factor: float = 0.0,
@@ -495,21 +593,28 @@ def hierarchical_segmentation(image: np.ndarray, pixel_codes=None, *, leaves=Non
             ``felzenszwalb_labels(image, egs_scale, egs_sigma, egs_min_size)``.
         egs_scale, egs_sigma, egs_min_size: the leaf superpixels when ``leaves`` is None.
         edge_sigma: Gaussian smoothing (pixels) of the Lab image for the border strength.
+        scorer: None (the weighted distance) or the learned merge order: a `MergeScorer`,
+            the name of a shipped one (``"bsds500_train"``) or the path of a file from
+            `tf-binmap fit-merge` (needs ``pixel_codes`` of the scorer's length).
+        size_exponent: with a scorer, overrides its exponent of the smaller area.
         w_colour, w_code, w_boundary, size_power, colour_spread, small_region_factor,
         small_region_power: see `merge_hierarchy`.
     """
-    from tf_binmap.segmentation.superpixels import felzenszwalb_labels
+    if scorer is not None:
+        from tf_binmap.segmentation.learned import MergeScorer
 
-    if leaves is None:
-        leaves = felzenszwalb_labels(image, scale=egs_scale, sigma=egs_sigma, min_size=egs_min_size)
-    elif np.shape(leaves) != np.shape(image)[:2]:
-        raise ValueError(f"leaves must have the image's shape {np.shape(image)[:2]}, got "
-                         f"{np.shape(leaves)}")
-    lab = lab_image(image)
-    strengths = pixel_pair_strengths(lab_image(image, edge_sigma) if edge_sigma else lab) \
-        if w_boundary else None
-    features = region_features(leaves, colour=lab, code=pixel_codes, strengths=strengths)
+        scorer = MergeScorer.resolve(scorer)
+        if size_exponent is not None:
+            scorer = scorer.with_size_exponent(size_exponent)
+        if pixel_codes is None:
+            raise ValueError("the learned merge order (scorer) needs the CNN codes "
+                             "(pixel_codes); without them use scorer=None, the weighted "
+                             "colour and border distance")
+    leaves, features = hierarchy_leaves(image, pixel_codes, leaves=leaves, egs_scale=egs_scale,
+                                        egs_sigma=egs_sigma, egs_min_size=egs_min_size,
+                                        edge_sigma=edge_sigma,
+                                        strengths=bool(w_boundary) or scorer is not None)
     return merge_hierarchy(leaves, features, w_colour=w_colour, w_code=w_code,
                            w_boundary=w_boundary, size_power=size_power,
                            colour_spread=colour_spread, small_region_factor=small_region_factor,
-                           small_region_power=small_region_power)
+                           small_region_power=small_region_power, scorer=scorer)

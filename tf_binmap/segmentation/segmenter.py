@@ -3,8 +3,9 @@
 Two configurations:
 
 - ``merge="hierarchy"`` (the default, beyond the paper; docs/ABLATIONS.md): fine EGS
-  leaves merged greedily on colour, border strength and the soft CNN codes (the mean
-  ITQ projections of conv5, preset ``binmap_conv5_x1``), cut at ``n_segments``.
+  leaves merged greedily in the order a small classifier fitted on BSDS500 train gives
+  (colour, border strength, the soft CNN codes: the mean ITQ projections of conv5,
+  preset ``binmap_conv5_x1``), cut at ``n_segments``.
 - ``merge="codes"`` (the paper's method, `Segmenter.paper`): image -> code map
   (network) -> a code per pixel (receptive-field centres) -> superpixels -> the
   majority code per superpixel -> adjacent superpixels with equal (or near) codes
@@ -24,7 +25,7 @@ import time
 import numpy as np
 
 from tf_binmap.io import as_image_batch, scaled_size
-from tf_binmap.segmentation.hierarchy import HIERARCHY_DEFAULTS
+from tf_binmap.segmentation.hierarchy import HIERARCHY_DEFAULTS, hierarchy_settings
 from tf_binmap.segmentation.merge import (
     code_map_to_pixels, merge_superpixels, superpixel_codes,
 )
@@ -37,6 +38,21 @@ def default_preset(merge="hierarchy") -> str:
     from tf_binmap.presets import DEFAULT_BINARY_MAP_PRESET, DEFAULT_HIERARCHY_PRESET
 
     return DEFAULT_HIERARCHY_PRESET if merge == "hierarchy" else DEFAULT_BINARY_MAP_PRESET
+
+
+def pixel_projections(model, image, alignment="center"):
+    """The real-valued ITQ projections of ``model`` for one uint8 RGB image, each pixel
+    taking those of its cell (``alignment`` "center": the nearest receptive-field
+    centre). Returns ((H, W, bits) float, (H, W) cell index, (h, w, bits) projections)."""
+    projections = np.asarray(model.projections(image[None]))[0]  # (h, w, bits)
+    h, w, bits = projections.shape
+    height, width = image.shape[:2]
+    h_net, w_net = scaled_size(height, width, model.upscale)
+    stride, offset = model.geometry
+    cell = code_map_to_pixels(np.arange(h * w).reshape(h, w), (height, width), stride=stride,
+                              offset=offset, mode=alignment,
+                              scale=(h_net / height, w_net / width))
+    return projections.reshape(-1, bits)[cell], cell, projections
 
 
 @dataclasses.dataclass
@@ -71,14 +87,18 @@ class Segmenter:
         absorb_single_neighbour: the authors' extra step (superpixels with a single
             neighbour are merged into it).
         merge: ``"hierarchy"`` (the default, beyond the paper, docs/ABLATIONS.md: fine
-            EGS leaves merged greedily on colour, border strength and the soft CNN codes,
-            cut at ``n_segments``; needs a model with ``projections``) or
+            EGS leaves merged greedily in a learned order of colour, border strength and
+            soft CNN code statistics, cut at ``n_segments``; needs a model with
+            ``projections``) or
             ``"codes"`` (the paper's method: equal-code neighbours of the superpixels
             merged).
         n_segments: segments per image for ``merge="hierarchy"`` (default 100).
         hierarchy_params: keyword arguments of ``hierarchical_segmentation`` over the
-            defaults tuned on BSDS500 val (``HIERARCHY_DEFAULTS``: the leaves, the
-            weights and the small-region rule), e.g. ``{"small_region_factor": 0}``.
+            defaults (`hierarchy_settings`: ``HIERARCHY_DEFAULTS``, the learned merge
+            order ``scorer="bsds500_train"``; with ``{"scorer": None}`` the weighted
+            distance and its small-region rule, ``DISTANCE_DEFAULTS``), e.g.
+            ``{"scorer": "my_merge.npz"}`` (a file from `tf-binmap fit-merge`) or
+            ``{"size_exponent": 0.2}``.
     """
 
     HIERARCHY_DEFAULTS = HIERARCHY_DEFAULTS
@@ -117,7 +137,7 @@ class Segmenter:
         self.absorb_single_neighbour = bool(absorb_single_neighbour)
         self.merge_mode = merge
         self.n_segments = int(n_segments)
-        self.hierarchy_params = {**self.HIERARCHY_DEFAULTS, **(hierarchy_params or {})}
+        self.hierarchy_params = hierarchy_settings(**(hierarchy_params or {}))
         if hierarchy_params:
             import inspect
 
@@ -133,6 +153,28 @@ class Segmenter:
                              "projections (a Keras BinaryMapModel or an export runner); "
                              "this model gives codes only: pass merge='codes' (the paper's "
                              "method) to use it")
+        self._scorer = None
+        if merge == "hierarchy" and self.hierarchy_params["scorer"] is not None:
+            from tf_binmap.segmentation.learned import MergeScorer
+
+            weights = [key for key in ("w_colour", "w_code", "w_boundary", "size_power",
+                                       "colour_spread")
+                       if key in (hierarchy_params or {})]
+            if weights:
+                raise ValueError(f"hierarchy_params {weights}: setting(s) of the weighted "
+                                 "distance, unused by the learned merge order; add "
+                                 "'scorer': None to merge by the distance")
+            scorer = MergeScorer.resolve(self.hierarchy_params["scorer"])
+            if self.hierarchy_params.get("size_exponent") is not None:
+                scorer = scorer.with_size_exponent(self.hierarchy_params["size_exponent"])
+            bits = getattr(self.model, "bits", scorer.n_code)
+            if scorer.n_code != bits:
+                raise ValueError(f"the merge scorer {self.hierarchy_params['scorer']!r} was "
+                                 f"fitted on {scorer.n_code}-bit codes; this model gives {bits} "
+                                 "bits: use the preset it was fitted with (binmap_conv5_x1), "
+                                 "fit one for this model with `tf-binmap fit-merge --preset`, "
+                                 "or pass hierarchy_params={'scorer': None}")
+            self._scorer = scorer
 
     @classmethod
     def from_preset(cls, preset=None, weights_path=None, itq_path=None, **kwargs):
@@ -205,14 +247,14 @@ class Segmenter:
         from tf_binmap.segmentation.hierarchy import cut, hierarchical_segmentation
 
         start = time.perf_counter()
-        projections = np.asarray(self.model.projections(image[None]))[0]  # (h, w, bits)
+        # Each pixel takes the projections of its nearest receptive-field centre.
+        pixel_values, cell, projections = pixel_projections(self.model, image, self.alignment)
         timings["network"] = time.perf_counter() - start
         start = time.perf_counter()
-        h, w, bits = projections.shape
-        # Each pixel takes the projections of its nearest receptive-field centre.
-        cell = self.pixel_codes(np.arange(h * w).reshape(h, w), image.shape)
-        pixel_values = projections.reshape(-1, bits)[cell]
-        tree = hierarchical_segmentation(image, pixel_values, **self.hierarchy_params)
+        params = dict(self.hierarchy_params)
+        if self._scorer is not None:  # resolved once, in the constructor
+            params.update(scorer=self._scorer, size_exponent=None)
+        tree = hierarchical_segmentation(image, pixel_values, **params)
         labels = cut(tree, self.n_segments)
         timings["merge"] = time.perf_counter() - start
         if not return_intermediates:
