@@ -40,6 +40,8 @@ import numpy as np
 
 __all__ = [
     "DEFAULT_MERGE_SCORER",
+    "assemble_pair_features",
+    "colour_spread",
     "MergeScorer",
     "PAIR_FEATURES",
     "SNAPSHOT_COUNTS",
@@ -74,20 +76,43 @@ def pair_features(vectors_a, vectors_b, area_a, area_b, length, strength, count,
         total_area: pixels in the image.
         n_code: length of the code vectors.
     """
-    code_end = 3 + n_code
-    difference = vectors_a - vectors_b
-    colour = np.sqrt(np.einsum("ij,ij->i", difference[:, :3], difference[:, :3]))
-    code_part = difference[:, 3:code_end]
-    code = np.sqrt(np.einsum("ij,ij->i", code_part, code_part))
+    vectors_a = np.asarray(vectors_a, dtype=np.float64)
+    vectors_b = np.asarray(vectors_b, dtype=np.float64)
+    return assemble_pair_features(vectors_a[:, :3 + n_code] - vectors_b[:, :3 + n_code],
+                                  colour_spread(vectors_a, n_code), colour_spread(vectors_b, n_code),
+                                  np.log(area_a), np.log(area_b), length, strength, count,
+                                  total_area)
+
+
+def colour_spread(vectors, n_code):
+    """Within-region colour spread of rows [colour (3) | code | colour squares (3)]:
+    sqrt of the mean over channels of E[c^2] - E[c]^2."""
+    means, squares = vectors[:, :3], vectors[:, 3 + n_code:]
+    return np.sqrt(np.maximum(np.mean(squares - means * means, axis=1), 0.0))
+
+
+def assemble_pair_features(difference, spread_a, spread_b, log_area_a, log_area_b, length,
+                           strength, count, total_area):
+    """`pair_features` from its parts (the merge loop keeps the spreads and log areas per
+    region): ``difference`` (m, 3 + n_code) of the colour and code means."""
+    m = len(difference)
+    out = np.empty((m, len(PAIR_FEATURES)))
+    colour = difference[:, :3]
+    np.sqrt(np.einsum("ij,ij->i", colour, colour), out=out[:, 0])
+    code = difference[:, 3:]
+    np.sqrt(np.einsum("ij,ij->i", code, code), out=out[:, 1])
     length = np.maximum(length, 1.0)
-    spread_a = np.sqrt(np.maximum(np.mean(vectors_a[:, code_end:] - vectors_a[:, :3] ** 2, axis=1), 0.0))
-    spread_b = np.sqrt(np.maximum(np.mean(vectors_b[:, code_end:] - vectors_b[:, :3] ** 2, axis=1), 0.0))
-    small, large = np.minimum(area_a, area_b), np.maximum(area_a, area_b)
-    mean_area = total_area / count
-    return np.stack([colour, code, strength / length, np.abs(difference[:, 0]),
-                     np.minimum(spread_a, spread_b), np.maximum(spread_a, spread_b),
-                     np.log(small / mean_area), np.log(large / mean_area), np.log(length),
-                     length / np.sqrt(small), np.full(len(colour), np.log(count))], axis=1)
+    np.divide(strength, length, out=out[:, 2])
+    np.abs(difference[:, 0], out=out[:, 3])
+    np.minimum(spread_a, spread_b, out=out[:, 4])
+    np.maximum(spread_a, spread_b, out=out[:, 5])
+    log_mean_area = np.log(total_area / count)
+    np.subtract(np.minimum(log_area_a, log_area_b), log_mean_area, out=out[:, 6])
+    np.subtract(np.maximum(log_area_a, log_area_b), log_mean_area, out=out[:, 7])
+    np.log(length, out=out[:, 8])
+    np.divide(length, np.exp(0.5 * (out[:, 6] + log_mean_area)), out=out[:, 9])
+    out[:, 10] = np.log(count)
+    return out
 
 
 class MergeScorer:

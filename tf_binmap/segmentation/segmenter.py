@@ -157,9 +157,10 @@ class Segmenter:
         if merge == "hierarchy" and self.hierarchy_params["scorer"] is not None:
             from tf_binmap.segmentation.learned import MergeScorer
 
+            given = hierarchy_params or {}
             weights = [key for key in ("w_colour", "w_code", "w_boundary", "size_power",
                                        "colour_spread")
-                       if key in (hierarchy_params or {})]
+                       if key in given and float(given[key]) != float(HIERARCHY_DEFAULTS.get(key, 0.0))]
             if weights:
                 raise ValueError(f"hierarchy_params {weights}: setting(s) of the weighted "
                                  "distance, unused by the learned merge order; add "

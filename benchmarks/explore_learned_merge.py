@@ -1,0 +1,170 @@
+"""The learned merge order (issue 7; docs/ABLATIONS.md, "Learned merge order"), measured
+with the harness of explore_beyond_paper.py on BSDS500 val (or the MSRC sample).
+
+A small MLP fitted on BSDS500 **train** (`tf_binmap.segmentation.learned`) predicts, for
+two adjacent regions, the probability p that the annotators put them in different
+segments; the hierarchy merges the pair with the lowest (2p - 1) * (smaller area / image
+area) ** gamma first. The script fits round 1 on the pairs of the weighted-distance
+trees, sweeps gamma, fits round 2 on round 1's own trees as well, and scores the
+shipped scorer (`tf-binmap fit-merge`, the same two rounds) with and without the
+small-region rule, the learned order without the CNN codes, and paired bootstraps.
+
+    python benchmarks/explore_beyond_paper.py --dataset bsds500   # fills the caches first
+    python benchmarks/explore_learned_merge.py [bsds500|msrc]     # ~15 min on BSDS500
+
+Train maps and pairs are cached in /tmp/tfbm_explore/learned.
+"""
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("TF_BINMAP_CACHE", "/tmp/tfbm_cache")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import explore_beyond_paper as ex  # noqa: E402
+
+from tf_binmap.evaluation.datasets import BSDS500  # noqa: E402
+from tf_binmap.segmentation.hierarchy import _leaf_assignment, merge_hierarchy  # noqa: E402
+from tf_binmap.segmentation.learned import (  # noqa: E402
+    FIRST_ROUND_DISTANCE, PAIR_FEATURES, MergeScorer, fit_merge_scorer, training_pairs,
+)
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+CACHE = Path("/tmp/tfbm_explore")
+OUT = CACHE / "learned"
+GAMMAS = (0.0, 0.05, 0.075, 0.1, 0.125, 0.15, 0.2, 0.25, 0.5, 1.0)
+ROUND2_GAMMAS = (0.075, 0.1, 0.125)
+CODE = PAIR_FEATURES.index("code")
+
+
+def train_items():
+    """BSDS500 train: leaves, features and GT tables per image (like the val harness)."""
+    samples = [(s.name, s.image, s.ground_truths) for s in BSDS500(DATA, split="train")]
+    maps = ex.network_maps_x1(samples, OUT / "bsds500_train_x1.npz")
+    for m in maps:
+        m["scale:x1p8"] = m["scale"]
+    return ex.Prepared(samples, maps, **ex.LEAVES).items
+
+
+def pairs(items, tree_of, include_leaves=True):
+    xs, ys = [], []
+    for item in items:
+        features = ex.features_for(item, "x1p8")
+        x, y = training_pairs(tree_of(item, features), features, item["gts"],
+                              include_leaves=include_leaves)
+        xs.append(x)
+        ys.append(y)
+    return np.concatenate(xs), np.concatenate(ys)
+
+
+def curve_of_trees(prepared, trees, name, cuts=ex.MATCH_COUNTS):
+    from scipy.sparse import csr_matrix
+
+    curve = ex.Curve(name, cuts)
+    for item, tree in zip(prepared.items, trees):
+        rows = []
+        for n in cuts:
+            n_eff = int(np.clip(n, tree.min_segments, tree.n_leaves))
+            assignment = _leaf_assignment(tree, tree.n_leaves - n_eff)
+            onehot = csr_matrix((np.ones(tree.n_leaves, dtype=np.int64),
+                                 (np.arange(tree.n_leaves), assignment)), shape=(tree.n_leaves, n_eff))
+            tables = [np.asarray((onehot.T @ t.T).T) for t in item["tables"]]
+            rows.append((*ex.score_tables(tables), n_eff))
+        curve.add(rows)
+    return curve
+
+
+def run(prepared, name, scorer=None, code="x1p8", **params):
+    start = time.perf_counter()
+    trees = [merge_hierarchy(item["leaves"], ex.features_for(item, code), scorer=scorer, **params)
+             for item in prepared.items]
+    curve = curve_of_trees(prepared, trees, name)
+    curve.merge_seconds = (time.perf_counter() - start) / len(trees)
+    return curve
+
+
+def report(curve, egs):
+    ms, si, sc = curve.points()
+    cells = ", ".join(f"{a:.2f} / {b:.1f}" for m, a, b in zip(ms, si, sc) if round(m) in (20, 100, 299, 581))
+    mi, ni, mc, nc = ex.area_between(curve, egs)
+    print(f"| {curve.name} | {cells} | {mi:+.2f} / {ni:+.2f} | {mc:+.2f} / {nc:+.2f} |", flush=True)
+
+
+def main():
+    dataset = sys.argv[1] if len(sys.argv) > 1 else "bsds500"
+    OUT.mkdir(parents=True, exist_ok=True)
+    start_all = time.perf_counter()
+    samples = ex.load_samples(dataset, DATA, None)
+    maps = ex.network_maps_x1(samples, CACHE / f"{dataset}_{len(samples)}_x1.npz")
+    for m in maps:
+        m["scale:x1p8"] = m["scale"]
+    base = CACHE / f"{dataset}_{len(samples)}_baselines.npz"
+    if not base.is_file():
+        sys.exit(f"{base} is missing: run explore_beyond_paper.py --dataset {dataset} first")
+    stored = np.load(base)
+    egs, slic = ex.Curve("EGS", ex.EGS_SCALES), ex.Curve("SLIC", ex.SLIC_SEGMENTS)
+    egs.rows, slic.rows = list(stored["egs"]), list(stored["slic"])
+    prepared = ex.Prepared(samples, maps, **ex.LEAVES)
+
+    print(f"{dataset}: {len(samples)} images")
+    print("| method | Seg-IoU / covering at 20, 100, 300, 581 | vs EGS Seg-IoU mean / min "
+          "| vs EGS covering mean / min |")
+    print("|---|---|---|---|")
+    distance = run(prepared, "weighted distance + small-region rule (the previous default)",
+                   **FIRST_ROUND_DISTANCE)
+    report(distance, egs)
+    shipped = MergeScorer.from_preset()
+    default = run(prepared, "shipped scorer (fit-merge, 2 rounds), gamma 0.1", scorer=shipped)
+    report(default, egs)
+    with_rule = run(prepared, "shipped scorer + small-region rule (0.4, 2)", scorer=shipped,
+                    small_region_factor=0.4, small_region_power=2.0)
+    report(with_rule, egs)
+
+    # Round 1 and the gamma sweep (fitted here, on the pairs of the distance's trees).
+    cache = OUT / "round1_pairs.npz"
+    items = None
+    if cache.is_file():
+        x1, y1 = np.load(cache)["x"], np.load(cache)["y"]
+    else:
+        items = train_items()
+        x1, y1 = pairs(items, lambda item, f: merge_hierarchy(item["leaves"], f, **FIRST_ROUND_DISTANCE))
+        np.savez(cache, x=x1, y=y1)
+    print(f"\nround 1: {len(y1)} train pairs, mean label {y1.mean():.3f}")
+    round1 = fit_merge_scorer(x1, y1)
+    for gamma in GAMMAS:
+        report(run(prepared, f"round 1, gamma {gamma}", scorer=round1.with_size_exponent(gamma)), egs)
+    # Without the CNN codes: the code feature zeroed in training and in use.
+    x0 = x1.copy()
+    x0[:, CODE] = 0.0
+    no_cnn = run(prepared, "round 1 without the CNN codes, gamma 0.1",
+                 scorer=fit_merge_scorer(x0, y1, n_code=0), code="none")
+    report(no_cnn, egs)
+    round1_cnn = run(prepared, "round 1, gamma 0.1 (again, for the bootstrap)", scorer=round1)
+
+    # Round 2: round 1's own trees added.
+    cache2 = OUT / "round2_pairs.npz"
+    if cache2.is_file():
+        x2, y2 = np.load(cache2)["x"], np.load(cache2)["y"]
+    else:
+        items = items or train_items()
+        x2, y2 = pairs(items, lambda item, f: merge_hierarchy(item["leaves"], f, scorer=round1),
+                       include_leaves=False)
+        np.savez(cache2, x=x2, y=y2)
+    round2 = fit_merge_scorer(np.concatenate([x1, x2]), np.concatenate([y1, y2]))
+    print(f"\nround 2: {len(y1) + len(y2)} train pairs")
+    for gamma in ROUND2_GAMMAS:
+        report(run(prepared, f"round 2, gamma {gamma}", scorer=round2.with_size_exponent(gamma)), egs)
+
+    print(f"\nmerge seconds per image: distance {distance.merge_seconds:.3f}, learned "
+          f"{default.merge_seconds:.3f}")
+    ex.print_bootstrap(default, egs, 1000, 0)
+    ex.print_bootstrap(default, slic, 1000, 0)
+    ex.print_bootstrap(default, distance, 1000, 0)
+    ex.print_bootstrap(round1_cnn, no_cnn, 1000, 0)
+    print(f"wall {time.perf_counter() - start_all:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
