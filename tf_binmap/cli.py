@@ -96,7 +96,9 @@ def _parser():
     p = add("evaluate", "score methods on BSDS500 or MSRC: the paper's table and Figure 4",
             "method specs: egs:scale=200 | slic:n_segments=400 | binmap:preset="
             "binmap_conv5,superpixels=slic,n_segments=200,threshold=0 (the paper's "
-            "method) | hierarchy:n_segments=100,preset=binmap_conv5_x1 (ours, default)\n"
+            "method) | hierarchy:n_segments=100,preset=binmap_conv5_x1 (ours, default: the "
+            "learned merge order; scorer=none merges by the weighted distance, "
+            "scorer=FILE.npz by a file from fit-merge)\n"
             "default methods: the paper's table (EGS k=100, SLIC 200, the paper's method "
             "on each) and the hierarchy at 100 segments; --curves adds the sweeps, "
             "figure4.png and the hierarchy-vs-EGS/SLIC comparison with a paired "

@@ -572,10 +572,12 @@ def parse_method(text: str) -> Method:
       (the paper's method; aliases ours, paper, binary_map): keys preset, superpixels
       (egs|slic), threshold, alignment (center|block), absorb_single_neighbour (absorb),
       itq_path (itq), name, and the superpixel keys of the chosen superpixels.
-    - ``hierarchy:n_segments=100,preset=binmap_conv5,w_code=3`` (alias hier):
-      keys preset (``none``: no CNN), n_segments (segments), w_colour, w_code,
-      w_boundary, small_region_factor (small; 0 = off), small_region_power
-      (small_power), egs_scale, egs_sigma, egs_min_size, itq_path (itq).
+    - ``hierarchy:n_segments=100,scorer=none,w_code=3`` (alias hier): keys preset
+      (``none``: no CNN), n_segments (segments), scorer (merge_scorer; the shipped
+      ``bsds500_train``, a file from ``tf-binmap fit-merge``, or ``none``: the weighted
+      distance), size_exponent (gamma), w_colour, w_code, w_boundary (with scorer=none),
+      small_region_factor (small; 0 = off), small_region_power (small_power),
+      egs_scale, egs_sigma, egs_min_size, itq_path (itq).
 
     Every family also takes ``name=``. Raises `MethodSpecError` listing the valid keys.
     """
