@@ -121,6 +121,9 @@ def main():
     with_rule = run(prepared, "shipped scorer + small-region rule (0.4, 2)", scorer=shipped,
                     small_region_factor=0.4, small_region_power=2.0)
     report(with_rule, egs)
+    for gamma in (0.5, 1.0):  # the size exponent as a user would set it (hierarchy:gamma=)
+        report(run(prepared, f"shipped scorer, gamma {gamma}",
+                   scorer=shipped.with_size_exponent(gamma)), egs)
 
     # Round 1 and the gamma sweep (fitted here, on the pairs of the distance's trees).
     cache = OUT / "round1_pairs.npz"
