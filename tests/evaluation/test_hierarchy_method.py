@@ -183,6 +183,10 @@ def test_evaluate_hierarchy_shares_one_tree_and_matches_the_segmenter(dataset, m
         as_method(Segmenter(model, hierarchy_params={"scorer": None, "colour_spread": 10.0}))
     with pytest.raises(ValueError, match=r"\['w_code'\]: setting\(s\) of the weighted distance"):
         Segmenter(model, hierarchy_params={"w_code": 2.0})
+    with pytest.raises(ValueError, match="size_exponent: a setting of the learned merge order"):
+        Segmenter(model, hierarchy_params={"scorer": None, "size_exponent": 0.5})
+    assert Segmenter(model, hierarchy_params={"size_exponent": 0.5}).merge_scorer.size_exponent == 0.5
+    assert Segmenter(model, hierarchy_params={"scorer": None}).merge_scorer is None
     # A Segmenter's complete settings rebuild the same Segmenter (as `tf-binmap bench` does).
     again = Segmenter(model, hierarchy_params=Segmenter(model).hierarchy_params)
     assert again.hierarchy_params == Segmenter(model).hierarchy_params

@@ -122,6 +122,11 @@ def test_learned_order_separates_the_halves_and_checks_its_inputs():
     assert len(np.unique(left)) == 1 and len(np.unique(right)) == 1 and left[0, 0] != right[0, 0]
     with pytest.raises(ValueError, match="needs the CNN codes"):
         hierarchical_segmentation(image, None, leaves=leaves, scorer="bsds500_train")
+    with pytest.raises(ValueError, match="size_exponent is a setting of the learned"):
+        hierarchical_segmentation(image, codes, leaves=leaves, scorer=None, size_exponent=0.2)
+    coarse = cut(hierarchical_segmentation(image, codes, leaves=leaves, scorer="bsds500_train",
+                                           size_exponent=1.0), 2)
+    np.testing.assert_array_equal(coarse, halves)  # the same halves with another exponent
     with pytest.raises(ValueError, match="fitted on 8-dimensional codes; these regions have 2"):
         hierarchical_segmentation(image, codes[..., :2], leaves=leaves, scorer="bsds500_train")
     features = region_features(leaves, colour=image.astype(float), code=codes)

@@ -83,7 +83,7 @@ def _hierarchy_settings(segmenter) -> dict:
     settings = {}
     for key, value in segmenter.hierarchy_params.items():
         if key == "scorer":
-            scorer = segmenter._scorer
+            scorer = segmenter.merge_scorer
             # The scorer by content (a file may be refitted under the same name).
             settings[key] = None if scorer is None else scorer.fingerprint()
         elif value is None or isinstance(value, str):

@@ -113,7 +113,7 @@ class MergeTree:
         merges: (n_merges, 2) int64; merge k joins clusters ``merges[k]`` into the new
             cluster ``n_leaves + k`` (leaves are clusters 0..n_leaves-1).
         distances: (n_merges,) float64 distance at which each merge happened (not
-            necessarily monotone).
+            necessarily monotone; with a learned merge order, its scores).
         levels: (n_merges,) float64 ``np.maximum.accumulate(distances)``: the
             ultrametric level of each merge (monotone), used by `cut_at_level`.
     """
@@ -617,6 +617,9 @@ def hierarchical_segmentation(image: np.ndarray, pixel_codes=None, *, leaves=Non
         w_colour, w_code, w_boundary, size_power, colour_spread, small_region_factor,
         small_region_power: see `merge_hierarchy`.
     """
+    if scorer is None and size_exponent is not None:
+        raise ValueError("size_exponent is a setting of the learned merge order (scorer); "
+                         "the weighted distance does not use it")
     if scorer is not None:
         from tf_binmap.segmentation.learned import MergeScorer
 

@@ -48,6 +48,7 @@ __all__ = [
     "fit_merge_scorer",
     "fit_merge_scorer_on_images",
     "pair_features",
+    "pairs_from_tables",
     "training_pairs",
 ]
 
@@ -271,6 +272,15 @@ def training_pairs(tree, features, ground_truths, counts=SNAPSHOT_COUNTS, includ
         the two regions differ.
     """
     from tf_binmap.evaluation.metrics import contingency
+
+    tables = [contingency(gt, tree.superpixels) for gt in ground_truths]
+    return pairs_from_tables(tree, features, tables, counts, include_leaves)
+
+
+def pairs_from_tables(tree, features, tables, counts=SNAPSHOT_COUNTS, include_leaves=True):
+    """`training_pairs` from the (GT segments, leaves) contingency tables of the
+    annotations (`tf_binmap.evaluation.metrics.contingency` of each with the leaves):
+    what a multi-round fit keeps instead of the full-size annotations."""
     from tf_binmap.segmentation.hierarchy import _leaf_assignment
 
     if features.colour.shape[1] != 3 or features.colour_squares is None:
@@ -279,7 +289,6 @@ def training_pairs(tree, features, ground_truths, counts=SNAPSHOT_COUNTS, includ
     leaf_vectors = np.concatenate([features.colour, features.code, features.colour_squares], axis=1)
     n_code = features.code.shape[1]
     total = float(features.area.sum())
-    tables = [contingency(gt, tree.superpixels) for gt in ground_truths]
     xs, ys = [], []
     levels = sorted({tree.n_leaves, *counts} if include_leaves else set(counts), reverse=True)
     for k in levels:
@@ -365,6 +374,7 @@ def fit_merge_scorer_on_images(model, samples, rounds=2, size_exponent=0.1,
     """
     from tqdm.auto import tqdm
 
+    from tf_binmap.evaluation.metrics import contingency
     from tf_binmap.segmentation.hierarchy import hierarchy_leaves, merge_hierarchy
     from tf_binmap.segmentation.segmenter import pixel_projections
 
@@ -377,11 +387,13 @@ def fit_merge_scorer_on_images(model, samples, rounds=2, size_exponent=0.1,
             codes = pixel_projections(model, image)[0]
             leaves, features = hierarchy_leaves(image, codes)
             tree = merge_hierarchy(leaves, features, **FIRST_ROUND_DISTANCE)
-            x, y = training_pairs(tree, features, ground_truths, counts)
+            # Later rounds need the annotations only through these small tables.
+            tables = [contingency(gt, leaves) for gt in ground_truths]
+            x, y = pairs_from_tables(tree, features, tables, counts)
         except ValueError as error:
             log(f"skipping {name}: {error}")
             continue
-        images.append((name, leaves, features, ground_truths))
+        images.append((name, np.asarray(leaves, dtype=np.int32), features, tables))
         xs.append(x)
         ys.append(y)
     if not images:
@@ -393,12 +405,11 @@ def fit_merge_scorer_on_images(model, samples, rounds=2, size_exponent=0.1,
     scorer = None
     for round_index in range(1, int(rounds) + 1):
         if scorer is not None:
-            for name, leaves, features, ground_truths in tqdm(
+            for name, leaves, features, tables in tqdm(
                     images, disable=not progress, desc=f"round {round_index}: own trees",
                     unit="image"):
                 tree = merge_hierarchy(leaves, features, scorer=scorer)
-                x, y = training_pairs(tree, features, ground_truths, counts,
-                                      include_leaves=False)
+                x, y = pairs_from_tables(tree, features, tables, counts, include_leaves=False)
                 xs.append(x)
                 ys.append(y)
         x, y = np.concatenate(xs), np.concatenate(ys)

@@ -154,6 +154,10 @@ class Segmenter:
                              "this model gives codes only: pass merge='codes' (the paper's "
                              "method) to use it")
         self._scorer = None
+        if merge == "hierarchy" and self.hierarchy_params["scorer"] is None and \
+                self.hierarchy_params.get("size_exponent") is not None:
+            raise ValueError("hierarchy_params size_exponent: a setting of the learned merge "
+                             "order, unused with 'scorer': None")
         if merge == "hierarchy" and self.hierarchy_params["scorer"] is not None:
             from tf_binmap.segmentation.learned import MergeScorer
 
@@ -196,6 +200,12 @@ class Segmenter:
         kwargs.setdefault("merge", "codes")
         return cls.from_preset(preset, weights_path=weights_path, itq_path=itq_path,
                                **kwargs)
+
+    @property
+    def merge_scorer(self):
+        """The `MergeScorer` the hierarchy merges by (None: the weighted distance or
+        ``merge="codes"``)."""
+        return self._scorer
 
     @property
     def bits(self):
