@@ -178,13 +178,15 @@ def test_fit_merge_scorer_learns_and_rounds_add_pairs():
             np.ones((image.shape[0], 1), int)
         samples.append((f"img{seed}", image, [truth]))
     samples.append(("grey", np.zeros((48, 64), np.uint8), [np.zeros((48, 64), int)]))
+    samples.append(("unlabelled", samples[0][1], []))
     messages = []
     fitted = fit_merge_scorer_on_images(_FakeCodes(), samples, rounds=2, epochs=2, counts=(8, 4, 2),
                                         progress=False, log=messages.append,
                                         metadata={"dataset": "synthetic"})
     assert fitted.n_code == 8 and fitted.metadata["images"] == 3
     assert fitted.metadata["rounds"] == 2 and fitted.metadata["dataset"] == "synthetic"
-    assert messages[0].startswith("skipping grey:")
+    assert messages[0].startswith("skipping grey: expected a uint8 RGB image")
+    assert messages[1] == "skipping unlabelled: no ground-truth segmentation"
     round_sizes = [int(m.split()[4]) for m in messages if m.startswith("round")]
     assert len(round_sizes) == 2 and round_sizes[1] > round_sizes[0]
     with pytest.raises(ValueError, match="no usable training images"):

@@ -11,7 +11,7 @@ first. ``size_exponent`` 0 orders by ``p`` alone (what Seg-IoU, a mean over grou
 segments, rewards); 1 is the greedy expected change of covering (merging two different
 regions costs about the smaller one's area, merging two parts of one segment gains about
 as much): large sure-same pairs first, large sure-different pairs last. The default, 0.1,
-was chosen on BSDS500 val (docs/ABLATIONS.md, "Learned merge order").
+was chosen on BSDS500 val (docs/ABLATIONS.md, "The default: a learned merge order").
 
 The idea is Ren & Shakhnarovich's cascaded region agglomeration (ISCRA, CVPR 2013) in one
 stage, the stage (log of the region count) being a feature: the score depends on the
@@ -25,7 +25,7 @@ relative to the mean region area at this count, the log border length, the borde
 over the square root of the smaller area, and log count.
 
 The network is a Keras MLP while fitting (`fit_merge_scorer`); the merge loop runs its
-weights in NumPy (`MergeScorer`), a few microseconds per pair. `tf-binmap fit-merge`
+weights in NumPy (`MergeScorer`), some tens of microseconds per merge. `tf-binmap fit-merge`
 fits one on any dataset with ground truth in the BSDS500 layout; the package ships the
 one fitted on BSDS500 train (``MergeScorer.from_preset()``).
 """
@@ -384,6 +384,12 @@ def fit_merge_scorer_on_images(model, samples, rounds=2, size_exponent=0.1,
     for name, image, ground_truths in tqdm(samples, total=total, disable=not progress,
                                            desc="round 1: leaves and pairs", unit="image"):
         try:
+            image = np.asarray(image)
+            if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+                raise ValueError(f"expected a uint8 RGB image (H, W, 3), got {image.dtype} "
+                                 f"{image.shape}")
+            if not len(ground_truths):
+                raise ValueError("no ground-truth segmentation")
             codes = pixel_projections(model, image)[0]
             leaves, features = hierarchy_leaves(image, codes)
             tree = merge_hierarchy(leaves, features, **FIRST_ROUND_DISTANCE)
