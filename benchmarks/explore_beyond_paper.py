@@ -1,6 +1,10 @@
 """Beyond the paper: hierarchical merging of fine superpixels (colour, border strength and
 soft CNN codes), against EGS and SLIC swept over their own parameter (issue 7).
 
+This script measures the weighted distance (`scorer=None`; "default" in its row names is
+that distance, the default before the learned merge order); the learned order, now the
+default, is measured by explore_learned_merge.py on the caches this script fills.
+
 For every method the script prints a curve of (segments/image, Seg-IoU pooled, covering)
 and, for the hierarchical methods, a paired bootstrap over images of the difference to
 the EGS and SLIC curves at matched segment counts.
