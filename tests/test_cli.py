@@ -137,6 +137,9 @@ def test_fit_merge_writes_a_scorer_that_segment_uses(tmp_path, weights_cache):
                   str(tmp_path / "m.npz")], tmp_path, weights_cache)
     assert result.returncode == 1 and "'val' is missing" in result.stderr
     assert not (tmp_path / "m.npz").exists()
+    result = run(["fit-merge", "--data-root", str(tmp_path), "--out",
+                  str(tmp_path / "no" / "such" / "m.npz")], tmp_path, weights_cache)
+    assert result.returncode == 1 and "does not exist; create it first" in result.stderr
 
 
 @pytest.mark.network

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import textwrap
 from pathlib import Path
@@ -428,6 +429,12 @@ def _cmd_fit_merge(args):
                          "ending in .npz")
     if args.size_exponent < 0:
         raise UsageError(f"--size-exponent must be >= 0, got {args.size_exponent}")
+    # Fail before minutes of fitting, not after: the folder must exist and be writable.
+    folder = out.parent if str(out.parent) else Path(".")
+    if not folder.is_dir():
+        raise CommandError(f"--out {out}: folder {folder} does not exist; create it first")
+    if not os.access(folder, os.W_OK):
+        raise CommandError(f"--out {out}: folder {folder} is not writable; choose another --out")
     dataset = _open_dataset("bsds500", args.split, args.data_root, "gt_bmp")
     samples = dataset[:args.limit] if args.limit else list(dataset)
     preset = args.preset or DEFAULT_HIERARCHY_PRESET
