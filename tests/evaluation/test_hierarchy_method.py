@@ -197,6 +197,11 @@ def test_evaluate_hierarchy_shares_one_tree_and_matches_the_segmenter(dataset, m
 def test_evaluate_hierarchy_refuses_a_model_without_projections(dataset):
     with pytest.raises(MethodSpecError, match="projections"):
         evaluate(dataset, [HierarchyMethod(model=FakeModel())], progress=False)
+    with pytest.raises(MethodSpecError, match="fitted on 8-bit codes and this model gives 2"):
+        evaluate(dataset, [HierarchyMethod(model=FakeModelWithTwoBitProjections())], progress=False)
+    two_bits = evaluate(dataset, [HierarchyMethod(model=FakeModelWithTwoBitProjections(),
+                                                  scorer="none", n_segments=2)], progress=False)
+    assert two_bits["methods"][0]["segments_per_image"] == 2.0
 
 
 def _fake_results(method_rows, baseline_rows):

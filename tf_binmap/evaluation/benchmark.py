@@ -494,6 +494,15 @@ class HierarchyMethod:
                 f"{self.name}: the hierarchy needs a model with the real-valued projections "
                 "(a Keras BinaryMapModel or an export runner); this one gives codes only"
             )
+        if self.scorer is not None:
+            from tf_binmap.segmentation.learned import MergeScorer
+
+            n_code = MergeScorer.resolve(self.scorer).n_code
+            if getattr(model, "bits", n_code) != n_code:
+                raise MethodSpecError(
+                    f"{self.name}: the merge scorer was fitted on {n_code}-bit codes and this "
+                    f"model gives {model.bits}; use scorer=none, or a scorer fitted for this "
+                    "preset (`tf-binmap fit-merge --preset`)")
         return model
 
     def spec(self) -> dict:
@@ -838,7 +847,8 @@ def evaluate(dataset, methods, limit: int | None = None, progress: bool = True,
         for method in methods if isinstance(method, BinaryMapMethod)
     }
     placers.update({
-        (method.model_key(), "center"): Segmenter(models[method.model_key()])
+        # Only its pixel placement is used (merge="codes": no merge order to resolve).
+        (method.model_key(), "center"): Segmenter(models[method.model_key()], merge="codes")
         for method in methods if isinstance(method, HierarchyMethod) and method.uses_network
     })
     scores = {method.name: SegmentationScores() for method in methods}
