@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 import textwrap
 from pathlib import Path
@@ -419,6 +418,7 @@ def _cmd_fit_itq(args):
 
 def _cmd_fit_merge(args):
     from tf_binmap.evaluation.benchmark import _open_dataset
+    from tf_binmap.io import atomic_output
     from tf_binmap.models.binary_map import BinaryMapModel
     from tf_binmap.presets import DEFAULT_HIERARCHY_PRESET
     from tf_binmap.segmentation.learned import fit_merge_scorer_on_images
@@ -429,12 +429,6 @@ def _cmd_fit_merge(args):
                          "ending in .npz")
     if args.size_exponent < 0:
         raise UsageError(f"--size-exponent must be >= 0, got {args.size_exponent}")
-    # Fail before minutes of fitting, not after: the folder must exist and be writable.
-    folder = out.parent if str(out.parent) else Path(".")
-    if not folder.is_dir():
-        raise CommandError(f"--out {out}: folder {folder} does not exist; create it first")
-    if not os.access(folder, os.W_OK):
-        raise CommandError(f"--out {out}: folder {folder} is not writable; choose another --out")
     dataset = _open_dataset("bsds500", args.split, args.data_root, "gt_bmp")
     samples = dataset[:args.limit] if args.limit else list(dataset)
     preset = args.preset or DEFAULT_HIERARCHY_PRESET
@@ -453,11 +447,14 @@ def _cmd_fit_merge(args):
         elif not args.quiet:
             print(message)
 
-    scorer = fit_merge_scorer_on_images(
-        model, readable(), rounds=args.rounds, size_exponent=args.size_exponent,
-        epochs=args.epochs, seed=args.seed, progress=not args.quiet, total=len(samples),
-        metadata={"dataset": f"BSDS500 layout, split {args.split}", "preset": preset}, log=log)
-    scorer.save(out)
+    # Opened before the fit: a missing or unwritable folder fails now, not after minutes.
+    with atomic_output(out) as temporary:
+        scorer = fit_merge_scorer_on_images(
+            model, readable(), rounds=args.rounds, size_exponent=args.size_exponent,
+            epochs=args.epochs, seed=args.seed, progress=not args.quiet, total=len(samples),
+            metadata={"dataset": f"BSDS500 layout, split {args.split}", "preset": preset},
+            log=log)
+        scorer.write(temporary)
     if not args.quiet:
         print(f"merge scorer ({scorer.metadata['images']} images, {args.rounds} round(s), "
               f"size exponent {scorer.size_exponent}) -> {out}")

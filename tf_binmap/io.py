@@ -172,9 +172,6 @@ def write_png_atomic(path: str | os.PathLike, array: np.ndarray) -> Path:
             f"{path}: cannot write an array of dtype {array.dtype} and shape {array.shape} "
             "as PNG; expected uint8 (H, W), uint8 (H, W, 3) RGB or uint16 (H, W)"
         )
-    directory = path.parent if str(path.parent) else Path(".")
-    if not directory.is_dir():
-        raise ImageWriteError(f"{path}: directory {directory} does not exist; create it first")
     to_encode = array[:, :, ::-1] if array.ndim == 3 else array  # OpenCV wants BGR
     ok, encoded = cv2.imencode(".png", np.ascontiguousarray(to_encode))
     if not ok:
@@ -197,8 +194,8 @@ def atomic_output(path):
     step (readers never see a half-written file), on failure it is removed.
 
     The temporary file is created with ordinary permissions (0o666 less the umask;
-    ``tempfile.mkstemp`` would make it 0o600). An unwritable directory raises
-    ImageWriteError naming it and what to do.
+    ``tempfile.mkstemp`` would make it 0o600). A missing or unwritable directory raises
+    ImageWriteError naming it and what to do, before the caller does any work inside.
     """
     path = Path(path)
     directory = path.parent if str(path.parent) else Path(".")
@@ -207,6 +204,9 @@ def atomic_output(path):
     temp_name = directory / f".{path.name}.{secrets.token_hex(6)}.tmp{path.suffix}"
     try:
         os.close(os.open(temp_name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+    except FileNotFoundError as error:
+        raise ImageWriteError(f"{path}: directory {directory} does not exist; create it "
+                              "first") from error
     except OSError as error:
         raise ImageWriteError(
             f"{path}: directory {directory} is not writable ({error.strerror or error}); "

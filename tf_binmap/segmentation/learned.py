@@ -186,6 +186,13 @@ class MergeScorer:
         """Write the scorer to an ``.npz`` file (atomically)."""
         from tf_binmap.io import atomic_output
 
+        path = Path(path)
+        with atomic_output(path) as temporary:
+            self.write(temporary)
+        return path
+
+    def write(self, path) -> None:
+        """Write the ``.npz`` file in place (`save` wraps it in an atomic replace)."""
         arrays = {"format": np.array(_FORMAT), "features": np.array(PAIR_FEATURES),
                   "mean": self.mean, "std": self.std, "n_code": np.array(self.n_code),
                   "size_exponent": np.array(self.size_exponent),
@@ -194,10 +201,7 @@ class MergeScorer:
             arrays[f"kernel_{i}"], arrays[f"bias_{i}"] = w, b
         for key, value in self.metadata.items():
             arrays[f"meta_{key}"] = np.array(str(value))
-        path = Path(path)
-        with atomic_output(path) as temporary:
-            np.savez(temporary, **arrays)
-        return path
+        np.savez(path, **arrays)
 
     @classmethod
     def load(cls, path) -> "MergeScorer":
