@@ -838,7 +838,7 @@ def evaluate(dataset, methods, limit: int | None = None, progress: bool = True,
 
     # Segmenter.pixel_codes places codes on pixels exactly as Segmenter.segment does.
     from tf_binmap.segmentation.hierarchy import cut, hierarchical_segmentation
-    from tf_binmap.segmentation.segmenter import Segmenter
+    from tf_binmap.segmentation.segmenter import Segmenter, projections_on_pixels
 
     placers = {
         (method.model_key(), method.alignment): Segmenter(
@@ -846,11 +846,6 @@ def evaluate(dataset, methods, limit: int | None = None, progress: bool = True,
             alignment=method.alignment, merge="codes")
         for method in methods if isinstance(method, BinaryMapMethod)
     }
-    placers.update({
-        # Only its pixel placement is used (merge="codes": no merge order to resolve).
-        (method.model_key(), "center"): Segmenter(models[method.model_key()], merge="codes")
-        for method in methods if isinstance(method, HierarchyMethod) and method.uses_network
-    })
     scores = {method.name: SegmentationScores() for method in methods}
     seconds = {method.name: dict.fromkeys(STAGES, 0.0) for method in methods}
     errors: list[dict] = []
@@ -933,10 +928,8 @@ def evaluate(dataset, methods, limit: int | None = None, progress: bool = True,
                     start = time.perf_counter()
                     pixel_values = None
                     if model_key is not None:
-                        h, w, n_bits = projections.shape
-                        cell = placers[(model_key, "center")].pixel_codes(
-                            np.arange(h * w).reshape(h, w), image.shape)
-                        pixel_values = projections.reshape(-1, n_bits)[cell]
+                        pixel_values = projections_on_pixels(models[model_key], projections,
+                                                             image.shape)[0]
                     tree = hierarchical_segmentation(image, pixel_values, leaves=base,
                                                      **method.hierarchy_params())
                     elapsed = time.perf_counter() - start

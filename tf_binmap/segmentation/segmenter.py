@@ -40,19 +40,30 @@ def default_preset(merge="hierarchy") -> str:
     return DEFAULT_HIERARCHY_PRESET if merge == "hierarchy" else DEFAULT_BINARY_MAP_PRESET
 
 
-def pixel_projections(model, image, alignment="center"):
-    """The real-valued ITQ projections of ``model`` for one uint8 RGB image, each pixel
-    taking those of its cell (``alignment`` "center": the nearest receptive-field
-    centre). Returns ((H, W, bits) float, (H, W) cell index, (h, w, bits) projections)."""
-    projections = np.asarray(model.projections(image[None]))[0]  # (h, w, bits)
-    h, w, bits = projections.shape
-    height, width = image.shape[:2]
+def place_on_pixels(model, cell_map, image_shape, alignment="center"):
+    """(h, w) map of ``model``'s output cells -> (H, W): each image pixel takes the value
+    of its cell (``alignment`` "center": the nearest receptive-field centre; "block": the
+    paper's block copy), from the model's upscale and geometry (stride, offset)."""
+    height, width = image_shape[:2]
     h_net, w_net = scaled_size(height, width, model.upscale)
     stride, offset = model.geometry
-    cell = code_map_to_pixels(np.arange(h * w).reshape(h, w), (height, width), stride=stride,
-                              offset=offset, mode=alignment,
-                              scale=(h_net / height, w_net / width))
-    return projections.reshape(-1, bits)[cell], cell, projections
+    return code_map_to_pixels(cell_map, (height, width), stride=stride, offset=offset,
+                              mode=alignment, scale=(h_net / height, w_net / width))
+
+
+def projections_on_pixels(model, projections, image_shape, alignment="center"):
+    """(h, w, bits) projections of one image -> ((H, W, bits) per pixel, (H, W) cell
+    index), each pixel taking those of its cell (`place_on_pixels`)."""
+    h, w, bits = projections.shape
+    cell = place_on_pixels(model, np.arange(h * w).reshape(h, w), image_shape, alignment)
+    return projections.reshape(-1, bits)[cell], cell
+
+
+def pixel_projections(model, image, alignment="center"):
+    """The real-valued ITQ projections of ``model`` for one uint8 RGB image, placed on its
+    pixels. Returns ((H, W, bits) float, (H, W) cell index, (h, w, bits) projections)."""
+    projections = np.asarray(model.projections(image[None]))[0]  # (h, w, bits)
+    return (*projections_on_pixels(model, projections, image.shape, alignment), projections)
 
 
 @dataclasses.dataclass
@@ -213,12 +224,7 @@ class Segmenter:
 
     def pixel_codes(self, code_map, image_shape):
         """(h, w) code map -> (H, W) code per image pixel."""
-        height, width = image_shape[:2]
-        h_net, w_net = scaled_size(height, width, self.model.upscale)
-        stride, offset = self.model.geometry
-        return code_map_to_pixels(code_map, (height, width), stride=stride, offset=offset,
-                                  mode=self.alignment,
-                                  scale=(h_net / height, w_net / width))
+        return place_on_pixels(self.model, code_map, image_shape, self.alignment)
 
     def merge(self, image, code_map, timings=None):
         """Superpixels of ``image`` merged by the codes of ``code_map``."""
