@@ -319,10 +319,19 @@ def run_hierarchy(prepared: Prepared, name, code="p16", w_colour=1.0, w_code=0.0
                                      small_region_power=small_region_power))
         seconds.append(time.perf_counter() - start)
     thresholds = global_thresholds(trees, cuts) if cut_mode == "level" else None
+    score_trees(curve, prepared, trees, thresholds, check)
+    curve.merge_seconds = float(np.mean(seconds))
+    return curve
+
+
+def score_trees(curve: Curve, prepared: Prepared, trees, thresholds=None, check=False):
+    """Add each image's tree, cut at the curve's parameters (segment counts; with
+    ``thresholds``, at one global level per parameter), to ``curve``."""
+    cuts = curve.parameters
     for item, tree in zip(prepared.items, trees):
         rows = []
         for k, n in enumerate(cuts):
-            if cut_mode == "level":
+            if thresholds is not None:
                 n = tree.n_leaves - int(np.searchsorted(tree.levels, thresholds[k], side="right"))
             n_eff = int(np.clip(n, tree.min_segments, tree.n_leaves))
             assignment = _leaf_assignment(tree, tree.n_leaves - n_eff)
@@ -338,7 +347,6 @@ def run_hierarchy(prepared: Prepared, name, code="p16", w_colour=1.0, w_code=0.0
                 record = reference.add(item["name"], item["gts"], cut(tree, int(row[4])))
                 assert abs(record["best_ious"].sum() - row[0]) < 1e-9 and \
                     abs(record["covering_weighted"] - row[2]) < 1e-6, (n, record, row)
-    curve.merge_seconds = float(np.mean(seconds))
     return curve
 
 

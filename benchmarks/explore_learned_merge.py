@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import explore_beyond_paper as ex  # noqa: E402
 
 from tf_binmap.evaluation.datasets import BSDS500  # noqa: E402
-from tf_binmap.segmentation.hierarchy import _leaf_assignment, merge_hierarchy  # noqa: E402
+from tf_binmap.segmentation.hierarchy import merge_hierarchy  # noqa: E402
 from tf_binmap.segmentation.learned import (  # noqa: E402
     FIRST_ROUND_DISTANCE, PAIR_FEATURES, MergeScorer, fit_merge_scorer, training_pairs,
 )
@@ -59,28 +59,11 @@ def pairs(items, tree_of, include_leaves=True):
     return np.concatenate(xs), np.concatenate(ys)
 
 
-def curve_of_trees(prepared, trees, name, cuts=ex.MATCH_COUNTS):
-    from scipy.sparse import csr_matrix
-
-    curve = ex.Curve(name, cuts)
-    for item, tree in zip(prepared.items, trees):
-        rows = []
-        for n in cuts:
-            n_eff = int(np.clip(n, tree.min_segments, tree.n_leaves))
-            assignment = _leaf_assignment(tree, tree.n_leaves - n_eff)
-            onehot = csr_matrix((np.ones(tree.n_leaves, dtype=np.int64),
-                                 (np.arange(tree.n_leaves), assignment)), shape=(tree.n_leaves, n_eff))
-            tables = [np.asarray((onehot.T @ t.T).T) for t in item["tables"]]
-            rows.append((*ex.score_tables(tables), n_eff))
-        curve.add(rows)
-    return curve
-
-
 def run(prepared, name, scorer=None, code="x1p8", **params):
     start = time.perf_counter()
     trees = [merge_hierarchy(item["leaves"], ex.features_for(item, code), scorer=scorer, **params)
              for item in prepared.items]
-    curve = curve_of_trees(prepared, trees, name)
+    curve = ex.score_trees(ex.Curve(name, ex.MATCH_COUNTS), prepared, trees)
     curve.merge_seconds = (time.perf_counter() - start) / len(trees)
     return curve
 

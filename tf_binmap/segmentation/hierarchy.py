@@ -51,7 +51,6 @@ import heapq
 import numpy as np
 
 from tf_binmap.segmentation.learned import assemble_pair_features
-from tf_binmap.segmentation.learned import colour_spread as _region_spread
 
 __all__ = [
     "DISTANCE_DEFAULTS",
@@ -340,7 +339,7 @@ def merge_hierarchy(superpixels: np.ndarray, features: RegionFeatures, w_colour:
     total_area = float(area[:n].sum())
     if scorer is not None:  # per-region parts of the pair features, kept as regions merge
         spreads, log_areas = np.zeros(total), np.zeros(total)
-        spreads[:n] = _region_spread(vectors[:n], n_code)
+        spreads[:n] = np.sqrt(variance(vectors[:n]))
         log_areas[:n] = np.log(area[:n])
 
     def distances(a: np.ndarray, b: np.ndarray, length: np.ndarray, strength: np.ndarray) -> np.ndarray:
@@ -468,9 +467,10 @@ def merge_hierarchy(superpixels: np.ndarray, features: RegionFeatures, w_colour:
         area[new] = area[a] + area[b]
         vectors[new] = (area[a] * vectors[a] + area[b] * vectors[b]) / area[new]
         if scorer is not None:
-            row = vectors[new].tolist()  # one region: plain floats beat tiny arrays
-            variance = sum(row[code_end + c] - row[c] * row[c] for c in range(3)) / 3.0
-            spreads[new] = max(variance, 0.0) ** 0.5
+            # `variance` of one row, in plain floats (they beat tiny arrays here).
+            row = vectors[new].tolist()
+            spreads[new] = max(sum(row[code_end + c] - row[c] * row[c] for c in range(3)) / 3.0,
+                               0.0) ** 0.5
             log_areas[new] = np.log(area[new])
         joined: dict[int, list[float]] = {}
         for old in (a, b):
