@@ -117,8 +117,8 @@ def test_fit_merge_writes_a_scorer_that_segment_uses(tmp_path, weights_cache):
     result = run(["fit-merge", "--data-root", str(tmp_path), "--epochs", "1", "--out", str(out)],
                  tmp_path, weights_cache)
     assert result.returncode == 0, result.stderr
-    assert "round 2: fitted on" in result.stdout and f"(2 images, 2 round(s), size exponent 0.1) -> {out}" \
-        in result.stdout
+    assert "round 2: fitted on" in result.stdout and \
+        f"(2 images, 2 round(s), size exponent 30:1/300:0.1) -> {out}" in result.stdout
     from tf_binmap.segmentation.learned import MergeScorer
 
     scorer = MergeScorer.load(out)
@@ -133,6 +133,9 @@ def test_fit_merge_writes_a_scorer_that_segment_uses(tmp_path, weights_cache):
     result = run(["fit-merge", "--data-root", str(tmp_path), "--out", str(tmp_path / "m.txt")],
                  tmp_path, weights_cache)
     assert result.returncode == 2 and "ending in .npz" in result.stderr
+    result = run(["fit-merge", "--data-root", str(tmp_path), "--size-exponent", "300:1/30:0",
+                  "--out", str(tmp_path / "m.npz")], tmp_path, weights_cache)
+    assert result.returncode == 2 and "--size-exponent: size exponent '300:1/30:0'" in result.stderr
     result = run(["fit-merge", "--data-root", str(tmp_path), "--split", "val", "--out",
                   str(tmp_path / "m.npz")], tmp_path, weights_cache)
     assert result.returncode == 1 and "'val' is missing" in result.stderr

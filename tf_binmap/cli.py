@@ -212,8 +212,10 @@ def _parser():
     p.add_argument("--rounds", type=_positive(int), default=2,
                    help="fitting rounds; each adds the pairs of the last round's own trees "
                    "(default 2)")
-    p.add_argument("--size-exponent", type=float, default=0.1,
-                   help="exponent of the smaller area in the merge score (default 0.1)")
+    p.add_argument("--size-exponent", default=None,
+                   help="exponent of the smaller area in the merge score: a number, or "
+                   "count:exponent points joined by '/' (linear in log count between them); "
+                   "default 30:1/300:0.1, the shipped scorer's")
     p.add_argument("--epochs", type=_positive(int), default=6, help="epochs per round (default 6)")
     p.add_argument("--limit", type=_positive(int), default=None, help="first N images only")
     p.add_argument("--seed", type=int, default=0)
@@ -421,14 +423,19 @@ def _cmd_fit_merge(args):
     from tf_binmap.io import atomic_output
     from tf_binmap.models.binary_map import BinaryMapModel
     from tf_binmap.presets import DEFAULT_HIERARCHY_PRESET
-    from tf_binmap.segmentation.learned import fit_merge_scorer_on_images
+    from tf_binmap.segmentation.learned import (
+        DEFAULT_SIZE_EXPONENT, fit_merge_scorer_on_images, format_size_exponent, parse_size_exponent,
+    )
 
     out = Path(args.out)
     if out.suffix != ".npz":
         raise UsageError(f"--out {out}: the scorer is written as an .npz file; give a name "
                          "ending in .npz")
-    if args.size_exponent < 0:
-        raise UsageError(f"--size-exponent must be >= 0, got {args.size_exponent}")
+    try:
+        size_exponent = parse_size_exponent(DEFAULT_SIZE_EXPONENT if args.size_exponent is None
+                                            else args.size_exponent)
+    except ValueError as error:
+        raise UsageError(f"--size-exponent: {error}") from None
     dataset = _open_dataset("bsds500", args.split, args.data_root, "gt_bmp")
     samples = dataset[:args.limit] if args.limit else list(dataset)
     preset = args.preset or DEFAULT_HIERARCHY_PRESET
@@ -450,14 +457,14 @@ def _cmd_fit_merge(args):
     # Opened before the fit: a missing or unwritable folder fails now, not after minutes.
     with atomic_output(out) as temporary:
         scorer = fit_merge_scorer_on_images(
-            model, readable(), rounds=args.rounds, size_exponent=args.size_exponent,
+            model, readable(), rounds=args.rounds, size_exponent=size_exponent,
             epochs=args.epochs, seed=args.seed, progress=not args.quiet, total=len(samples),
             metadata={"dataset": f"BSDS500 layout, split {args.split}", "preset": preset},
             log=log)
         scorer.write(temporary)
     if not args.quiet:
         print(f"merge scorer ({scorer.metadata['images']} images, {args.rounds} round(s), "
-              f"size exponent {scorer.size_exponent}) -> {out}")
+              f"size exponent {format_size_exponent(scorer.size_exponent)}) -> {out}")
     return 0
 
 

