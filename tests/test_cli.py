@@ -118,7 +118,7 @@ def test_fit_merge_writes_a_scorer_that_segment_uses(tmp_path, weights_cache):
                  tmp_path, weights_cache)
     assert result.returncode == 0, result.stderr
     assert "round 2: fitted on" in result.stdout and \
-        f"(2 images, 2 round(s), size exponent 30:1/300:0.1) -> {out}" in result.stdout
+        f"(2 images, 2 round(s), size exponent 100:0.5/300:0.1) -> {out}" in result.stdout
     from tf_binmap.segmentation.learned import MergeScorer
 
     scorer = MergeScorer.load(out)

@@ -215,7 +215,7 @@ def _parser():
     p.add_argument("--size-exponent", default=None,
                    help="exponent of the smaller area in the merge score: a number, or "
                    "count:exponent points joined by '/' (linear in log count between them); "
-                   "default 30:1/300:0.1, the shipped scorer's")
+                   "default 100:0.5/300:0.1, the shipped scorer's")
     p.add_argument("--epochs", type=_positive(int), default=6, help="epochs per round (default 6)")
     p.add_argument("--limit", type=_positive(int), default=None, help="first N images only")
     p.add_argument("--seed", type=int, default=0)

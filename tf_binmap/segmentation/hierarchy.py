@@ -26,8 +26,9 @@ merged regions get area-weighted means and summed borders)::
 The learned merge order (``scorer``, the default of `Segmenter` and `tf-binmap`;
 `tf_binmap.segmentation.learned`) replaces the distance by a classifier's score: the
 probability that annotators separate the two regions, fitted on BSDS500 train, weighted
-by the smaller region's area to the power 0.1. It reads the same running sums (plus the
-colour squares) and rescores all live pairs when the count has fallen by a fifth.
+by the smaller region's area to a power that follows the region count (0.1 from 300
+regions up, 0.5 from 100 down). It reads the same running sums (plus the colour squares)
+and rescores all live pairs when the count has fallen by a fifth.
 
 The small-region rule (``small_region_factor`` f > 0) changes the order, not the
 distance: while k regions are left, a region smaller than ``total area / (f k^p)`` is
@@ -72,7 +73,7 @@ __all__ = [
 
 #: The default (docs/ABLATIONS.md): fine EGS leaves merged in the learned order
 #: (`tf_binmap.segmentation.learned`, the scorer fitted on BSDS500 train, its size exponent
-#: 0.1 chosen on BSDS500 val). The weights and the small-region rule are those of the
+#: schedule chosen on BSDS500 val). The weights and the small-region rule are those of the
 #: weighted distance (`DISTANCE_DEFAULTS`), unused while a scorer is set.
 HIERARCHY_DEFAULTS = {"egs_scale": 50, "egs_sigma": 0.8, "egs_min_size": 20,
                       "scorer": "bsds500_train", "size_exponent": None,
@@ -613,7 +614,8 @@ def hierarchical_segmentation(image: np.ndarray, pixel_codes=None, *, leaves=Non
         scorer: None (the weighted distance) or the learned merge order: a `MergeScorer`,
             the name of a shipped one (``"bsds500_train"``) or the path of a file from
             `tf-binmap fit-merge` (needs ``pixel_codes`` of the scorer's length).
-        size_exponent: with a scorer, overrides its exponent of the smaller area.
+        size_exponent: with a scorer, overrides its exponent of the smaller area (a
+            number or a schedule, `parse_size_exponent`).
         w_colour, w_code, w_boundary, size_power, colour_spread, small_region_factor,
         small_region_power: see `merge_hierarchy`.
     """
