@@ -5,9 +5,12 @@ A small MLP fitted on BSDS500 **train** (`tf_binmap.segmentation.learned`) predi
 two adjacent regions, the probability p that the annotators put them in different
 segments; the hierarchy merges the pair with the lowest (2p - 1) * (smaller area / image
 area) ** gamma first. The script fits round 1 on the pairs of the weighted-distance
-trees, sweeps gamma, fits round 2 on round 1's own trees as well, and scores the
-shipped scorer (`tf-binmap fit-merge`, the same two rounds) with and without the
-small-region rule, the learned order without the CNN codes, and paired bootstraps.
+trees, sweeps a constant gamma, fits round 2 on round 1's own trees (at gamma 0.1: the
+shipped file before the count-dependent exponent) as well, and scores the shipped scorer
+(`tf-binmap fit-merge`: the same two rounds under its exponent schedule, see
+explore_size_schedule.py) with and without the small-region rule, the learned order
+without the CNN codes, and paired bootstraps (the shipped scorer minus EGS, SLIC, the
+weighted distance and the previous shipped file).
 
     python benchmarks/explore_beyond_paper.py --dataset bsds500   # fills the caches first
     python benchmarks/explore_learned_merge.py [bsds500|msrc]     # ~15 min on BSDS500
@@ -28,7 +31,8 @@ import explore_beyond_paper as ex  # noqa: E402
 from tf_binmap.evaluation.datasets import BSDS500  # noqa: E402
 from tf_binmap.segmentation.hierarchy import merge_hierarchy  # noqa: E402
 from tf_binmap.segmentation.learned import (  # noqa: E402
-    FIRST_ROUND_DISTANCE, PAIR_FEATURES, MergeScorer, fit_merge_scorer, training_pairs,
+    FIRST_ROUND_DISTANCE, PAIR_FEATURES, MergeScorer, fit_merge_scorer, format_size_exponent,
+    training_pairs,
 )
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -99,7 +103,8 @@ def main():
                    **FIRST_ROUND_DISTANCE)
     report(distance, egs)
     shipped = MergeScorer.from_preset()
-    default = run(prepared, "shipped scorer (fit-merge, 2 rounds), gamma 0.1", scorer=shipped)
+    default = run(prepared, "shipped scorer (fit-merge, 2 rounds), gamma "
+                  f"{format_size_exponent(shipped.size_exponent)}", scorer=shipped)
     report(default, egs)
     with_rule = run(prepared, "shipped scorer + small-region rule (0.4, 2)", scorer=shipped,
                     small_region_factor=0.4, small_region_power=2.0)
@@ -118,14 +123,14 @@ def main():
         x1, y1 = pairs(items, lambda item, f: merge_hierarchy(item["leaves"], f, **FIRST_ROUND_DISTANCE))
         np.savez(cache, x=x1, y=y1)
     print(f"\nround 1: {len(y1)} train pairs, mean label {y1.mean():.3f}")
-    round1 = fit_merge_scorer(x1, y1)
+    round1 = fit_merge_scorer(x1, y1, size_exponent=0.1)
     for gamma in GAMMAS:
         report(run(prepared, f"round 1, gamma {gamma}", scorer=round1.with_size_exponent(gamma)), egs)
     # Without the CNN codes: the code feature zeroed in training and in use.
     x0 = x1.copy()
     x0[:, CODE] = 0.0
     no_cnn = run(prepared, "round 1 without the CNN codes, gamma 0.1",
-                 scorer=fit_merge_scorer(x0, y1, n_code=0), code="none")
+                 scorer=fit_merge_scorer(x0, y1, n_code=0, size_exponent=0.1), code="none")
     report(no_cnn, egs)
     round1_cnn = run(prepared, "round 1, gamma 0.1 (again, for the bootstrap)", scorer=round1)
 
@@ -138,7 +143,8 @@ def main():
         x2, y2 = pairs(items, lambda item, f: merge_hierarchy(item["leaves"], f, scorer=round1),
                        include_leaves=False)
         np.savez(cache2, x=x2, y=y2)
-    round2 = fit_merge_scorer(np.concatenate([x1, x2]), np.concatenate([y1, y2]))
+    round2 = fit_merge_scorer(np.concatenate([x1, x2]), np.concatenate([y1, y2]),
+                              size_exponent=0.1)
     print(f"\nround 2: {len(y1) + len(y2)} train pairs")
     for gamma in ROUND2_GAMMAS:
         report(run(prepared, f"round 2, gamma {gamma}", scorer=round2.with_size_exponent(gamma)), egs)
@@ -148,6 +154,9 @@ def main():
     ex.print_bootstrap(default, egs, 1000, 0)
     ex.print_bootstrap(default, slic, 1000, 0)
     ex.print_bootstrap(default, distance, 1000, 0)
+    previous = run(prepared, "round 2, gamma 0.1 (the previous shipped file)",
+                   scorer=round2.with_size_exponent(0.1))
+    ex.print_bootstrap(default, previous, 1000, 0)
     ex.print_bootstrap(round1_cnn, no_cnn, 1000, 0)
     print(f"wall {time.perf_counter() - start_all:.0f} s")
 
