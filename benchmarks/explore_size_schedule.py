@@ -21,7 +21,8 @@ annotator's numbers are printed, not used.
 2. The three best schedules again with round 2 refitted on the trees of round 1 under
    the schedule itself (what `tf-binmap fit-merge --size-exponent SCHEDULE` does); the
    best of all rows is the shipped default. The script checks that its refit of the
-   chosen row equals the shipped file.
+   chosen row equals the shipped file, then adds the small-region rule to the shipped
+   scorer (factors 0.2, 0.4, 0.8).
 
     export TF_BINMAP_CACHE=/tmp/tfbm_cache
     python benchmarks/explore_beyond_paper.py --dataset bsds500   # fills the caches first
@@ -231,6 +232,11 @@ def main():
         print(f"the shipped file ({format_size_exponent(shipped.size_exponent)}) "
               f"{'equals' if same else 'DIFFERS FROM'} this refit; DEFAULT_SIZE_EXPONENT = "
               f"{format_size_exponent(DEFAULT_SIZE_EXPONENT)}")
+    # The small-region rule on top of the shipped scorer (the distance's rule, power 2).
+    shipped = MergeScorer.from_preset()
+    for factor in (0.2, 0.4, 0.8):
+        report(f"the shipped scorer + small-region rule {factor}, 2", differences(
+            tree_records(prepared, shipped, small_region_factor=factor, small_region_power=2.0), egs))
     print(f"wall {time.perf_counter() - start:.0f} s")
 
 
