@@ -112,7 +112,8 @@ def test_size_exponent_schedule_is_linear_in_log_count():
     for bad, message in [("-1", "expected a number"), ("a", "expected a number"),
                          ("30:1/300", "expected a number"), ("300:1/30:0.1", "increasing"),
                          ("0:1/10:0", ">= 1"), ("30:-1/300:0", "exponents >= 0"),
-                         ([[1, 2, 3]], "expected a number")]:
+                         ([[1, 2, 3]], "expected a number"), ("inf", "expected a number"),
+                         ("30:1/inf:0.1", "expected a number"), ("nan", "expected a number")]:
         with pytest.raises(ValueError, match=message):
             parse_size_exponent(bad)
     scorer = MergeScorer.from_preset().with_size_exponent("30:1/300:0.1")

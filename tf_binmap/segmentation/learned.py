@@ -154,10 +154,11 @@ def parse_size_exponent(value):
         points = np.zeros((0, 3))
     if points.ndim == 0:
         number = float(points)
-        if not number >= 0:
+        if not (np.isfinite(number) and number >= 0):
             raise ValueError(f"size exponent {original!r}: expected {form}")
         return number
-    if points.ndim != 2 or points.shape[1] != 2 or not len(points):
+    if points.ndim != 2 or points.shape[1] != 2 or not len(points) or \
+            not np.all(np.isfinite(points)):
         raise ValueError(f"size exponent {original!r}: expected {form}")
     counts, exponents = points[:, 0], points[:, 1]
     if not (np.all(counts >= 1) and np.all(np.diff(counts) > 0) and np.all(exponents >= 0)):
