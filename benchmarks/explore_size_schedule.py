@@ -26,7 +26,7 @@ annotator's numbers are printed, not used.
 
     export TF_BINMAP_CACHE=/tmp/tfbm_cache
     python benchmarks/explore_beyond_paper.py --dataset bsds500   # fills the caches first
-    python benchmarks/explore_size_schedule.py bsds500   # ~25 min (grid, refits)
+    python benchmarks/explore_size_schedule.py bsds500   # ~18 min (grid, refits)
     python benchmarks/explore_size_schedule.py msrc      # the chosen rows, measured after
 
 On MSRC (one annotation per image) the three annotator views coincide; nothing there is
