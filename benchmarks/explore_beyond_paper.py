@@ -324,6 +324,17 @@ def run_hierarchy(prepared: Prepared, name, code="p16", w_colour=1.0, w_code=0.0
     return curve
 
 
+def cut_tables(tree, leaf_tables, n):
+    """The cut of ``tree`` at n segments (clipped to what the tree has) as contingency
+    tables: the columns of each annotation's leaf table summed per segment (exactly the
+    tables of the cut's label map). Returns (tables, number of segments)."""
+    n_eff = int(np.clip(n, tree.min_segments, tree.n_leaves))
+    assignment = _leaf_assignment(tree, tree.n_leaves - n_eff)
+    onehot = csr_matrix((np.ones(tree.n_leaves, dtype=np.int64),
+                         (np.arange(tree.n_leaves), assignment)), shape=(tree.n_leaves, n_eff))
+    return [np.asarray((onehot.T @ t.T).T) for t in leaf_tables], n_eff
+
+
 def score_trees(curve: Curve, prepared: Prepared, trees, thresholds=None, check=False):
     """Add each image's tree, cut at the curve's parameters (segment counts; with
     ``thresholds``, at one global level per parameter), to ``curve``."""
@@ -333,12 +344,7 @@ def score_trees(curve: Curve, prepared: Prepared, trees, thresholds=None, check=
         for k, n in enumerate(cuts):
             if thresholds is not None:
                 n = tree.n_leaves - int(np.searchsorted(tree.levels, thresholds[k], side="right"))
-            n_eff = int(np.clip(n, tree.min_segments, tree.n_leaves))
-            assignment = _leaf_assignment(tree, tree.n_leaves - n_eff)
-            # Columns of the leaf table summed per segment = the cut's contingency table.
-            onehot = csr_matrix((np.ones(tree.n_leaves, dtype=np.int64),
-                                 (np.arange(tree.n_leaves), assignment)), shape=(tree.n_leaves, n_eff))
-            tables = [np.asarray((onehot.T @ t.T).T) for t in item["tables"]]
+            tables, n_eff = cut_tables(tree, item["tables"], n)
             rows.append((*score_tables(tables), n_eff))
         curve.add(rows)
         if check and len(curve.rows) <= 3:

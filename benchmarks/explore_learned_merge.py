@@ -63,6 +63,25 @@ def pairs(items, tree_of, include_leaves=True):
     return np.concatenate(xs), np.concatenate(ys)
 
 
+class TrainPairs:
+    """Training pairs of the BSDS500 train trees, cached by name in OUT; the train items
+    (leaves, features, tables) are built once, only when a cache is missing."""
+
+    def __init__(self):
+        self.items = None
+
+    def get(self, name, tree_of, include_leaves=True):
+        cache = OUT / f"{name}.npz"
+        if cache.is_file():
+            with np.load(cache) as stored:
+                return stored["x"], stored["y"]
+        if self.items is None:
+            self.items = train_items()
+        x, y = pairs(self.items, tree_of, include_leaves=include_leaves)
+        np.savez(cache, x=x, y=y)
+        return x, y
+
+
 def run(prepared, name, scorer=None, code="x1p8", **params):
     start = time.perf_counter()
     trees = [merge_hierarchy(item["leaves"], ex.features_for(item, code), scorer=scorer, **params)
@@ -114,14 +133,9 @@ def main():
                    scorer=shipped.with_size_exponent(gamma)), egs)
 
     # Round 1 and the gamma sweep (fitted here, on the pairs of the distance's trees).
-    cache = OUT / "round1_pairs.npz"
-    items = None
-    if cache.is_file():
-        x1, y1 = np.load(cache)["x"], np.load(cache)["y"]
-    else:
-        items = train_items()
-        x1, y1 = pairs(items, lambda item, f: merge_hierarchy(item["leaves"], f, **FIRST_ROUND_DISTANCE))
-        np.savez(cache, x=x1, y=y1)
+    train = TrainPairs()
+    x1, y1 = train.get("round1_pairs",
+                       lambda item, f: merge_hierarchy(item["leaves"], f, **FIRST_ROUND_DISTANCE))
     print(f"\nround 1: {len(y1)} train pairs, mean label {y1.mean():.3f}")
     round1 = fit_merge_scorer(x1, y1, size_exponent=0.1)
     for gamma in GAMMAS:
@@ -135,14 +149,9 @@ def main():
     round1_cnn = run(prepared, "round 1, gamma 0.1 (again, for the bootstrap)", scorer=round1)
 
     # Round 2: round 1's own trees added.
-    cache2 = OUT / "round2_pairs.npz"
-    if cache2.is_file():
-        x2, y2 = np.load(cache2)["x"], np.load(cache2)["y"]
-    else:
-        items = items or train_items()
-        x2, y2 = pairs(items, lambda item, f: merge_hierarchy(item["leaves"], f, scorer=round1),
+    x2, y2 = train.get("round2_pairs",
+                       lambda item, f: merge_hierarchy(item["leaves"], f, scorer=round1),
                        include_leaves=False)
-        np.savez(cache2, x=x2, y=y2)
     round2 = fit_merge_scorer(np.concatenate([x1, x2]), np.concatenate([y1, y2]),
                               size_exponent=0.1)
     print(f"\nround 2: {len(y1) + len(y2)} train pairs")

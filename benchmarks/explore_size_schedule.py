@@ -39,7 +39,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-from scipy.sparse import csr_matrix
 
 os.environ.setdefault("TF_BINMAP_CACHE", "/tmp/tfbm_cache")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -47,7 +46,7 @@ import explore_beyond_paper as ex  # noqa: E402
 import explore_learned_merge as el  # noqa: E402
 
 from tf_binmap.evaluation.metrics import _best_ious_from_table, contingency  # noqa: E402
-from tf_binmap.segmentation.hierarchy import _leaf_assignment, merge_hierarchy  # noqa: E402
+from tf_binmap.segmentation.hierarchy import merge_hierarchy  # noqa: E402
 from tf_binmap.segmentation.learned import (  # noqa: E402
     DEFAULT_SIZE_EXPONENT, FIRST_ROUND_DISTANCE, MergeScorer, fit_merge_scorer,
     format_size_exponent,
@@ -88,12 +87,8 @@ def tree_records(prepared, scorer=None, **params):
         tree = merge_hierarchy(item["leaves"], ex.features_for(item, "x1p8"), scorer=scorer, **params)
         points = []
         for n in ex.MATCH_COUNTS:
-            n_eff = int(np.clip(n, tree.min_segments, tree.n_leaves))
-            assignment = _leaf_assignment(tree, tree.n_leaves - n_eff)
-            onehot = csr_matrix((np.ones(tree.n_leaves), (np.arange(tree.n_leaves), assignment)),
-                                shape=(tree.n_leaves, n_eff))
-            points.append((per_annotator([np.asarray((onehot.T @ t.T).T) for t in item["tables"]]),
-                           n_eff))
+            tables, n_eff = ex.cut_tables(tree, item["tables"], n)
+            points.append((per_annotator(tables), n_eff))
         rows.append(points)
     return rows
 
@@ -137,40 +132,23 @@ def report(name, result, single_view=False):
 
 
 def networks():
-    """Round 1, round 2 as fitted with gamma 0.1 (the previous shipped file), and a
-    function refitting round 2 on the trees of round 1 under a given exponent."""
-    x1, y1 = (np.load(el.OUT / "round1_pairs.npz")[k] for k in ("x", "y")) \
-        if (el.OUT / "round1_pairs.npz").is_file() else (None, None)
-    items = None
-    if x1 is None:
-        items = el.train_items()
-        x1, y1 = el.pairs(items, lambda item, f: merge_hierarchy(item["leaves"], f, **FIRST_ROUND_DISTANCE))
-        np.savez(el.OUT / "round1_pairs.npz", x=x1, y=y1)
+    """Round 2 as fitted with gamma 0.1 (the previous shipped file), and a function
+    refitting round 2 on the trees of round 1 under a given exponent."""
+    train = el.TrainPairs()
+    x1, y1 = train.get("round1_pairs",
+                       lambda item, f: merge_hierarchy(item["leaves"], f, **FIRST_ROUND_DISTANCE))
     round1 = fit_merge_scorer(x1, y1, size_exponent=0.1)
-    cache2 = el.OUT / "round2_pairs.npz"
-    if cache2.is_file():
-        x2, y2 = np.load(cache2)["x"], np.load(cache2)["y"]
-    else:
-        items = items or el.train_items()
-        x2, y2 = el.pairs(items, lambda item, f: merge_hierarchy(item["leaves"], f, scorer=round1),
-                          include_leaves=False)
-        np.savez(cache2, x=x2, y=y2)
-    round2 = fit_merge_scorer(np.concatenate([x1, x2]), np.concatenate([y1, y2]), size_exponent=0.1)
 
-    def refit(schedule):
-        nonlocal items
-        cache = el.OUT / f"round2_pairs_{format_size_exponent(schedule).replace('/', '_')}.npz"
-        if cache.is_file():
-            xs, ys = np.load(cache)["x"], np.load(cache)["y"]
-        else:
-            items = items or el.train_items()
-            scorer = round1.with_size_exponent(schedule)
-            xs, ys = el.pairs(items, lambda item, f: merge_hierarchy(item["leaves"], f, scorer=scorer),
-                              include_leaves=False)
-            np.savez(cache, x=xs, y=ys)
-        return fit_merge_scorer(np.concatenate([x1, xs]), np.concatenate([y1, ys]), size_exponent=schedule)
+    def refit(exponent, name):
+        scorer = round1.with_size_exponent(exponent)
+        x2, y2 = train.get(name, lambda item, f: merge_hierarchy(item["leaves"], f, scorer=scorer),
+                           include_leaves=False)
+        return fit_merge_scorer(np.concatenate([x1, x2]), np.concatenate([y1, y2]),
+                                size_exponent=exponent)
 
-    return round2, refit
+    round2 = refit(0.1, "round2_pairs")
+    return round2, lambda schedule: refit(
+        schedule, f"round2_pairs_{format_size_exponent(schedule).replace('/', '_')}")
 
 
 def main():
