@@ -26,6 +26,12 @@ def test_usage_error_exit_code_and_help(tmp_path, weights_cache):
     for command in ("segment", "fit-itq", "fit-merge", "features", "convert-weights", "presets"):
         result = run([command, "--help"], tmp_path, weights_cache)
         assert result.returncode == 0 and "example" in result.stdout, command
+    # The help's default gamma (kept literal: parsing stays free of heavy imports) is the
+    # shipped one.
+    from tf_binmap.segmentation.learned import DEFAULT_SIZE_EXPONENT, format_size_exponent
+
+    result = run(["fit-merge", "--help"], tmp_path, weights_cache)
+    assert f"default {format_size_exponent(DEFAULT_SIZE_EXPONENT)}" in " ".join(result.stdout.split())
 
 
 def test_presets_lists_the_default(tmp_path, weights_cache):

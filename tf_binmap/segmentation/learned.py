@@ -150,8 +150,8 @@ def parse_size_exponent(value):
             raise ValueError(f"size exponent {value!r}: expected {form}") from None
     try:
         points = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        points = np.zeros((0, 3))
+    except (TypeError, ValueError):  # ragged or non-numeric
+        raise ValueError(f"size exponent {original!r}: expected {form}") from None
     if points.ndim == 0:
         number = float(points)
         if not (np.isfinite(number) and number >= 0):
@@ -242,13 +242,12 @@ class MergeScorer:
         """Merge scores (2p - 1) * (smaller area / image area) ** size_exponent (the
         exponent at each pair's region count, for a schedule)."""
         score = 2.0 / (1.0 + np.exp(-self.logits(features))) - 1.0
-        if isinstance(self.size_exponent, tuple):
+        exponent = self.size_exponent
+        if isinstance(exponent, tuple):
             exponent = np.interp(features[:, self._log_count], *self._schedule)
-            score *= np.exp(exponent * (features[:, self._relative_min]
-                                        - features[:, self._log_count]))
-        elif self.size_exponent:
-            score *= np.exp(self.size_exponent * (features[:, self._relative_min]
-                                                  - features[:, self._log_count]))
+        elif not exponent:
+            return score
+        score *= np.exp(exponent * (features[:, self._relative_min] - features[:, self._log_count]))
         return score
 
     def save(self, path) -> Path:
