@@ -202,14 +202,19 @@ def main():
     everything = {**{k: v[:2] for k, v in grid.items()}, **{k: v[:2] for k, v in refits.items()}}
     chosen = max(everything, key=lambda name: criterion(everything[name][1]))
     print(f"\nchosen: {chosen}; minima {', '.join(f'{v:+.2f}' for v in criterion(everything[chosen][1]))}")
-    if chosen in refits:
-        shipped = MergeScorer.from_preset()
+    shipped = MergeScorer.from_preset()
+    if chosen in refits and shipped.metadata.get("scales", "1") == "1":
         scorer = refits[chosen][2]
         same = shipped.size_exponent == scorer.size_exponent and all(
             np.array_equal(a, b) for la, lb in zip(shipped.layers, scorer.layers) for a, b in zip(la, lb))
         print(f"the shipped file ({format_size_exponent(shipped.size_exponent)}) "
               f"{'equals' if same else 'DIFFERS FROM'} this refit; DEFAULT_SIZE_EXPONENT = "
               f"{format_size_exponent(DEFAULT_SIZE_EXPONENT)}")
+    elif chosen in refits:  # fitted at several sizes since (explore_scale.py): not this refit
+        print(f"the shipped file keeps this schedule ({format_size_exponent(shipped.size_exponent)}; "
+              f"DEFAULT_SIZE_EXPONENT = {format_size_exponent(DEFAULT_SIZE_EXPONENT)}) but is "
+              f"fitted at sizes {shipped.metadata['scales']} (explore_scale.py), so it is not "
+              "this full-size refit")
     # The small-region rule on top of the shipped scorer (the distance's rule, power 2).
     shipped = MergeScorer.from_preset()
     for factor in (0.2, 0.4, 0.8):

@@ -31,7 +31,11 @@ def test_usage_error_exit_code_and_help(tmp_path, weights_cache):
     from tf_binmap.segmentation.learned import DEFAULT_SIZE_EXPONENT, format_size_exponent
 
     result = run(["fit-merge", "--help"], tmp_path, weights_cache)
-    assert f"default {format_size_exponent(DEFAULT_SIZE_EXPONENT)}" in " ".join(result.stdout.split())
+    from tf_binmap.segmentation.learned import DEFAULT_TRAIN_SCALES
+
+    help_text = " ".join(result.stdout.split())
+    assert f"default {format_size_exponent(DEFAULT_SIZE_EXPONENT)}" in help_text
+    assert "default " + ",".join(f"{s:.3g}" for s in DEFAULT_TRAIN_SCALES) in help_text
 
 
 def test_presets_lists_the_default(tmp_path, weights_cache):
@@ -124,7 +128,8 @@ def test_fit_merge_writes_a_scorer_that_segment_uses(tmp_path, weights_cache):
                  tmp_path, weights_cache)
     assert result.returncode == 0, result.stderr
     assert "round 2: fitted on" in result.stdout and \
-        f"(2 images, 2 round(s), size exponent 100:0.5/300:0.1) -> {out}" in result.stdout
+        f"(2 images at sizes x1, x0.667, x0.5, 2 round(s), size exponent 100:0.5/300:0.1) -> {out}" \
+        in result.stdout
     from tf_binmap.segmentation.learned import MergeScorer
 
     scorer = MergeScorer.load(out)
@@ -142,6 +147,9 @@ def test_fit_merge_writes_a_scorer_that_segment_uses(tmp_path, weights_cache):
     result = run(["fit-merge", "--data-root", str(tmp_path), "--size-exponent", "300:1/30:0",
                   "--out", str(tmp_path / "m.npz")], tmp_path, weights_cache)
     assert result.returncode == 2 and "--size-exponent: size exponent '300:1/30:0'" in result.stderr
+    result = run(["fit-merge", "--data-root", str(tmp_path), "--scales", "1,0",
+                  "--out", str(tmp_path / "m.npz")], tmp_path, weights_cache)
+    assert result.returncode == 2 and "--scales: bad training scale 0.0" in result.stderr
     result = run(["fit-merge", "--data-root", str(tmp_path), "--split", "val", "--out",
                   str(tmp_path / "m.npz")], tmp_path, weights_cache)
     assert result.returncode == 1 and "'val' is missing" in result.stderr

@@ -216,6 +216,10 @@ def _parser():
                    help="exponent of the smaller area in the merge score: a number, or "
                    "count:exponent points joined by '/' (linear in log count between them); "
                    "default 100:0.5/300:0.1, the shipped scorer's")
+    p.add_argument("--scales", default=None,
+                   help="sizes to fit at, as factors of each image's own size joined by commas "
+                   "(default 1,0.667,0.5: the full size, two thirds and half, the shipped "
+                   "scorer's; 1 fits at the full size only)")
     p.add_argument("--epochs", type=_positive(int), default=6, help="epochs per round (default 6)")
     p.add_argument("--limit", type=_positive(int), default=None, help="first N images only")
     p.add_argument("--seed", type=int, default=0)
@@ -424,7 +428,8 @@ def _cmd_fit_merge(args):
     from tf_binmap.models.binary_map import BinaryMapModel
     from tf_binmap.presets import DEFAULT_HIERARCHY_PRESET
     from tf_binmap.segmentation.learned import (
-        DEFAULT_SIZE_EXPONENT, fit_merge_scorer_on_images, format_size_exponent, parse_size_exponent,
+        DEFAULT_SIZE_EXPONENT, DEFAULT_TRAIN_SCALES, fit_merge_scorer_on_images,
+        format_size_exponent, parse_size_exponent, parse_train_scales,
     )
 
     out = Path(args.out)
@@ -436,6 +441,10 @@ def _cmd_fit_merge(args):
                                             else args.size_exponent)
     except ValueError as error:
         raise UsageError(f"--size-exponent: {error}") from None
+    try:
+        scales = parse_train_scales(DEFAULT_TRAIN_SCALES if args.scales is None else args.scales)
+    except ValueError as error:
+        raise UsageError(f"--scales: {error}") from None
     dataset = _open_dataset("bsds500", args.split, args.data_root, "gt_bmp")
     samples = dataset[:args.limit] if args.limit else list(dataset)
     preset = args.preset or DEFAULT_HIERARCHY_PRESET
@@ -457,13 +466,14 @@ def _cmd_fit_merge(args):
     # Opened before the fit: a missing or unwritable folder fails now, not after minutes.
     with atomic_output(out) as temporary:
         scorer = fit_merge_scorer_on_images(
-            model, readable(), rounds=args.rounds, size_exponent=size_exponent,
+            model, readable(), rounds=args.rounds, size_exponent=size_exponent, scales=scales,
             epochs=args.epochs, seed=args.seed, progress=not args.quiet, total=len(samples),
             metadata={"dataset": f"BSDS500 layout, split {args.split}", "preset": preset},
             log=log)
         scorer.write(temporary)
     if not args.quiet:
-        print(f"merge scorer ({scorer.metadata['images']} images, {args.rounds} round(s), "
+        print(f"merge scorer ({scorer.metadata['images']} images at sizes "
+              f"{', '.join(f'x{scale:.3g}' for scale in scales)}, {args.rounds} round(s), "
               f"size exponent {format_size_exponent(scorer.size_exponent)}) -> {out}")
     return 0
 

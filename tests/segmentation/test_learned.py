@@ -19,6 +19,8 @@ from tf_binmap.segmentation.learned import (
     format_size_exponent,
     pair_features,
     parse_size_exponent,
+    parse_train_scales,
+    rescale_sample,
     training_pairs,
 )
 
@@ -130,6 +132,31 @@ def test_size_exponent_schedule_is_linear_in_log_count():
                                scorer.with_size_exponent(0.3)(x))
 
 
+def test_training_scales_parse_and_rescale_keeps_labels():
+    assert parse_train_scales("1, 0.667") == (1.0, 0.667)
+    assert parse_train_scales([1, 2 / 3]) == (1.0, 2 / 3) and parse_train_scales(0.5) == (0.5,)
+    for bad, message in [("1,x", "bad training scales '1,x'"), ("", "bad training scales"),
+                         ([], "no training scales"), ("1,0", "bad training scale 0.0"),
+                         ("nan", "bad training scale nan"), ("5", "at most 4"),
+                         ("1,0.5,1", "repeat a factor")]:
+        with pytest.raises(ValueError, match=message):
+            parse_train_scales(bad)
+
+    image, _, _ = _block_image(rows=6, cols=9)  # 48 x 72
+    truth = np.where(np.arange(72)[None, :] < 36, 1, 2) * np.ones((48, 1), int)
+    truth[:, :4] = -1  # void survives (nearest neighbour, no blending of ids)
+    small, (small_truth,) = rescale_sample(image, [truth], 2 / 3)
+    assert small.shape == (32, 48, 3) and small.dtype == np.uint8
+    assert small_truth.shape == (32, 48) and set(np.unique(small_truth)) == {-1, 1, 2}
+    assert np.all(small_truth[:, 26:] == 2) and np.all(small_truth[:, 3:23] == 1)
+    # Area averaging: the left half's colour is kept (no ringing at this size).
+    assert np.abs(small[:, 4:20].mean(axis=(0, 1)) - image[:, 6:30].mean(axis=(0, 1))).max() < 2
+    big, (big_truth,) = rescale_sample(image, [truth], 1.5)
+    assert big.shape == (72, 108, 3) and set(np.unique(big_truth)) == {-1, 1, 2}
+    same, (same_truth,) = rescale_sample(image, [truth], 1)
+    assert same is image and same_truth is truth
+
+
 def test_a_linear_scorer_reproduces_the_weighted_distance():
     image, leaves, codes = _block_image(seed=3)
     from tf_binmap.segmentation.hierarchy import lab_image, pixel_pair_strengths
@@ -220,9 +247,19 @@ def test_fit_merge_scorer_learns_and_rounds_add_pairs():
                                         metadata={"dataset": "synthetic"})
     assert fitted.n_code == 8 and fitted.metadata["images"] == 3
     assert fitted.metadata["rounds"] == 2 and fitted.metadata["dataset"] == "synthetic"
+    assert fitted.metadata["scales"] == "1,0.666667,0.5"  # the default: full size, 2/3, 1/2
     assert messages[0].startswith("skipping grey: expected a uint8 RGB image")
     assert messages[1] == "skipping unlabelled: no ground-truth segmentation"
     round_sizes = [int(m.split()[4]) for m in messages if m.startswith("round")]
     assert len(round_sizes) == 2 and round_sizes[1] > round_sizes[0]
+    assert "from 3 images at 3 size(s)" in messages[-1]
+    # One size: fewer pairs (the smaller copies are gone).
+    messages = []
+    fit_merge_scorer_on_images(_FakeCodes(), samples[:3], rounds=1, epochs=1, counts=(8, 4, 2),
+                               scales="1", progress=False, log=messages.append)
+    assert len(messages) == 1 and "from 3 images at 1 size(s)" in messages[0]
+    assert int(messages[0].split()[4]) < round_sizes[0]
+    with pytest.raises(ValueError, match="repeat a factor"):
+        fit_merge_scorer_on_images(_FakeCodes(), samples, scales=(1, 1), progress=False)
     with pytest.raises(ValueError, match="no usable training images"):
         fit_merge_scorer_on_images(_FakeCodes(), samples[3:], progress=False, log=messages.append)

@@ -45,6 +45,7 @@ import numpy as np
 __all__ = [
     "DEFAULT_MERGE_SCORER",
     "DEFAULT_SIZE_EXPONENT",
+    "DEFAULT_TRAIN_SCALES",
     "assemble_pair_features",
     "colour_spread",
     "MergeScorer",
@@ -56,6 +57,8 @@ __all__ = [
     "pair_features",
     "pairs_from_tables",
     "parse_size_exponent",
+    "parse_train_scales",
+    "rescale_sample",
     "training_pairs",
 ]
 
@@ -69,6 +72,9 @@ SNAPSHOT_COUNTS = (700, 500, 350, 250, 180, 130, 90, 65, 45, 30, 20, 14, 10)
 #: The size exponent of the shipped scorer: 0.5 at 100 regions and fewer, 0.1 at 300 and
 #: more, linear in log count between (chosen on BSDS500 val).
 DEFAULT_SIZE_EXPONENT = ((100.0, 0.5), (300.0, 0.1))
+#: The sizes (factors of each image's own size) the shipped scorer's training images are
+#: used at: the full size, two thirds and half of it (docs/ABLATIONS.md, "Image size").
+DEFAULT_TRAIN_SCALES = (1.0, 2.0 / 3.0, 0.5)
 _FORMAT = "tf_binmap.merge_scorer/1"
 _SHIPPED = Path(__file__).resolve().parent.parent / "merge_params"
 
@@ -167,6 +173,50 @@ def parse_size_exponent(value):
     if len(points) == 1:
         return float(exponents[0])
     return tuple((float(c), float(e)) for c, e in points)
+
+
+def parse_train_scales(value) -> tuple:
+    """Training sizes, checked: factors > 0 (at most 4) of each image's own size, no
+    repeats; a sequence of numbers or text ``"1,0.667"`` (the order is the fitting order)."""
+    if isinstance(value, str):
+        parts = [part.strip() for part in value.replace("/", ",").split(",")]
+        try:
+            value = [float(part) for part in parts]
+        except ValueError:
+            raise ValueError(f"bad training scales {value!r}: expected factors of the image "
+                             "size separated by commas, e.g. '1,0.667'") from None
+    try:
+        scales = tuple(float(v) for v in np.atleast_1d(value))
+    except (TypeError, ValueError):
+        raise ValueError(f"bad training scales {value!r}: expected factors of the image size, "
+                         "e.g. (1.0, 0.667)") from None
+    if not scales:
+        raise ValueError("no training scales given: expected at least one factor, e.g. 1")
+    for scale in scales:
+        if not (0.0 < scale <= 4.0):  # also refuses nan
+            raise ValueError(f"bad training scale {scale}: a factor of the image size must be "
+                             "above 0 and at most 4")
+    if len(set(scales)) != len(scales):
+        raise ValueError(f"training scales {scales} repeat a factor; give each size once")
+    return scales
+
+
+def rescale_sample(image, ground_truths, factor):
+    """An image and its annotations at ``factor`` times their size (rounded to whole
+    pixels): the image by area averaging (or linear interpolation when enlarging), the
+    label maps by nearest neighbour, so void (< 0) and segment ids survive. Factor 1 returns
+    the inputs unchanged."""
+    import cv2
+
+    factor = float(factor)
+    if factor == 1.0:
+        return image, list(ground_truths)
+    height, width = np.shape(image)[:2]
+    size = (max(1, round(width * factor)), max(1, round(height * factor)))
+    interpolation = cv2.INTER_AREA if factor < 1 else cv2.INTER_LINEAR
+    return (cv2.resize(np.asarray(image), size, interpolation=interpolation),
+            [cv2.resize(np.asarray(g, dtype=np.int32), size, interpolation=cv2.INTER_NEAREST)
+             for g in ground_truths])
 
 
 def format_size_exponent(value) -> str:
@@ -425,14 +475,18 @@ FIRST_ROUND_DISTANCE = {"w_colour": 1.0, "w_code": 4.0, "w_boundary": 3.0,
 
 
 def fit_merge_scorer_on_images(model, samples, rounds=2, size_exponent=DEFAULT_SIZE_EXPONENT,
-                               counts=SNAPSHOT_COUNTS, hidden=(32, 32), epochs=6, seed=0,
-                               progress=True, total=None, metadata=None, log=print):
+                               scales=DEFAULT_TRAIN_SCALES, counts=SNAPSHOT_COUNTS,
+                               hidden=(32, 32), epochs=6, seed=0, progress=True, total=None,
+                               metadata=None, log=print):
     """Fit a merge scorer on images with ground truth (what `tf-binmap fit-merge` runs).
 
     Round 1 collects training pairs from the trees of the weighted distance
     (`FIRST_ROUND_DISTANCE`); each further round adds the pairs of the previous round's
     own trees (their leaf level is already in), so the scorer also sees the regions it
-    makes itself (ISCRA's cascade, in rounds), and refits on all pairs.
+    makes itself (ISCRA's cascade, in rounds), and refits on all pairs. Each image is used
+    at every size of ``scales`` (`rescale_sample`): the scorer's features (region count,
+    border lengths, textures) depend on the image size, and a scorer fitted at one size
+    alone loses its margin on smaller images (docs/ABLATIONS.md, "Image size").
 
     Args:
         model: a binary-map model with ``projections`` (the codes; its bits are the
@@ -441,6 +495,8 @@ def fit_merge_scorer_on_images(model, samples, rounds=2, size_exponent=DEFAULT_S
         rounds: fitting rounds (>= 1).
         size_exponent, counts, hidden, epochs, seed: see `MergeScorer`, `training_pairs`
             and `fit_merge_scorer`.
+        scales: factors of each image's size to fit at (`parse_train_scales`); the pairs
+            are ordered by scale, then by image.
         progress: tqdm bars; ``total`` the number of samples for the bar.
         metadata: strings stored in the file (e.g. the dataset).
         log: where one-line reports go (bad images, round summaries).
@@ -453,33 +509,47 @@ def fit_merge_scorer_on_images(model, samples, rounds=2, size_exponent=DEFAULT_S
 
     if int(rounds) < 1:
         raise ValueError(f"rounds must be >= 1, got {rounds}")
-    images, xs, ys = [], [], []
+    scales = parse_train_scales(scales)
+    # Per scale: [(name, leaves, features, tables)], and round 1's pairs.
+    per_scale = {scale: ([], [], []) for scale in scales}
+    used = set()
     for name, image, ground_truths in tqdm(samples, total=total, disable=not progress,
                                            desc="round 1: leaves and pairs", unit="image"):
-        try:
-            image = np.asarray(image)
-            if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-                raise ValueError(f"expected a uint8 RGB image (H, W, 3), got {image.dtype} "
-                                 f"{image.shape}")
-            if not len(ground_truths):
-                raise ValueError("no ground-truth segmentation")
-            codes = pixel_projections(model, image)[0]
-            leaves, features = hierarchy_leaves(image, codes)
-            tree = merge_hierarchy(leaves, features, **FIRST_ROUND_DISTANCE)
-            # Later rounds need the annotations only through these small tables.
-            tables = [contingency(gt, leaves) for gt in ground_truths]
-            x, y = pairs_from_tables(tree, features, tables, counts)
-        except ValueError as error:
-            log(f"skipping {name}: {error}")
+        image = np.asarray(image)
+        if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+            log(f"skipping {name}: expected a uint8 RGB image (H, W, 3), got {image.dtype} "
+                f"{image.shape}")
             continue
-        images.append((name, np.asarray(leaves, dtype=np.int32), features, tables))
-        xs.append(x)
-        ys.append(y)
+        if not len(ground_truths):
+            log(f"skipping {name}: no ground-truth segmentation")
+            continue
+        for scale in scales:
+            label = name if scale == 1 else f"{name} at x{scale:g}"
+            try:
+                sized, sized_truths = rescale_sample(image, ground_truths, scale)
+                codes = pixel_projections(model, sized)[0]
+                leaves, features = hierarchy_leaves(sized, codes)
+                tree = merge_hierarchy(leaves, features, **FIRST_ROUND_DISTANCE)
+                # Later rounds need the annotations only through these small tables.
+                tables = [contingency(gt, leaves) for gt in sized_truths]
+                x, y = pairs_from_tables(tree, features, tables, counts)
+            except ValueError as error:
+                log(f"skipping {label}: {error}")
+                continue
+            kept, xs_scale, ys_scale = per_scale[scale]
+            kept.append((label, np.asarray(leaves, dtype=np.int32), features, tables))
+            xs_scale.append(x)
+            ys_scale.append(y)
+            used.add(name)
+    images = [item for scale in scales for item in per_scale[scale][0]]
+    xs = [x for scale in scales for x in per_scale[scale][1]]
+    ys = [y for scale in scales for y in per_scale[scale][2]]
     if not images:
         raise ValueError("no usable training images (each needs an RGB image and at least one "
                          "ground-truth segmentation)")
     n_code = images[0][2].code.shape[1]
-    info = {**(metadata or {}), "images": len(images), "rounds": int(rounds),
+    info = {**(metadata or {}), "images": len(used), "rounds": int(rounds),
+            "scales": ",".join(f"{scale:g}" for scale in scales),
             "model": getattr(model, "name", type(model).__name__)}
     scorer = None
     for round_index in range(1, int(rounds) + 1):
@@ -494,6 +564,6 @@ def fit_merge_scorer_on_images(model, samples, rounds=2, size_exponent=DEFAULT_S
         x, y = np.concatenate(xs), np.concatenate(ys)
         scorer = fit_merge_scorer(x, y, hidden=hidden, epochs=epochs, seed=seed, n_code=n_code,
                                   size_exponent=size_exponent, metadata=info)
-        log(f"round {round_index}: fitted on {len(y)} pairs from {len(images)} images "
-            f"(mean label {y.mean():.3f})")
+        log(f"round {round_index}: fitted on {len(y)} pairs from {len(used)} images at "
+            f"{len(scales)} size(s) (mean label {y.mean():.3f})")
     return scorer

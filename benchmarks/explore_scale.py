@@ -1,0 +1,163 @@
+"""Is the learned merge order robust to image size? (issue 7; docs/ABLATIONS.md, "Image
+size: fitting at several sizes (the default)")
+
+The merge scorer was fitted on BSDS500 train at 481x321. Its stage feature is the log of
+the region count, its border-length feature is in pixels, and the leaves, the border
+strengths and the colour spreads all change with the image size, so a smaller image puts
+the scorer where it was never fitted. MSRC's images are 320x213 (a property of the data
+known beforehand, not of its labels); this script asks the question on BSDS500 val
+alone, with every val image and its annotations shrunk by each of ``--sizes`` (1, 2/3
+and 1/2 of 481x321: images by area averaging, annotations by nearest neighbour,
+`tf_binmap.segmentation.learned.rescale_sample`), and scores the merge orders against
+EGS as `explore_size_schedule.py` does (minimum / mean over 20-600 segments of the
+difference to EGS; all annotators, each image's coarsest, its finest).
+
+Rows: the weighted distance; the scorer fitted at full size only (bit for bit the file
+shipped before, the schedule 100:0.5/300:0.1); and per ``--augment F ...`` the scorer
+fitted on BSDS500 train at full size and at each factor F (what `tf-binmap fit-merge
+--scales 1,F,...` does: round 1 on the weighted-distance trees, round 2 adds round 1's
+own trees, pairs ordered by size then image). Criterion, fixed before the run: the four
+minima of `explore_size_schedule.criterion` at every val size, the smallest compared
+first. The script says which row equals the shipped file.
+
+    python benchmarks/explore_size_schedule.py bsds500   # fills the train-pair caches
+    python benchmarks/explore_scale.py --augment 0.6666667 --augment 0.6666667 0.5   # ~6 min
+"""
+import argparse
+import functools
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("TF_BINMAP_CACHE", "/tmp/tfbm_cache")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import explore_beyond_paper as ex  # noqa: E402
+import explore_learned_merge as el  # noqa: E402
+import explore_size_schedule as ss  # noqa: E402
+
+from tf_binmap.segmentation.hierarchy import merge_hierarchy  # noqa: E402
+from tf_binmap.segmentation.learned import (  # noqa: E402
+    DEFAULT_SIZE_EXPONENT, FIRST_ROUND_DISTANCE, MergeScorer, fit_merge_scorer, format_size_exponent, rescale_sample,
+)
+
+
+def shrink(samples, factor):
+    """Every sample at ``factor`` times its size (`rescale_sample`: images by area
+    averaging, annotations by nearest neighbour)."""
+    return [(name, *rescale_sample(image, gts, factor)) for name, image, gts in samples]
+
+
+def prepare(samples, tag):
+    maps = ex.network_maps_x1(samples, el.CACHE / f"{tag}_x1.npz")
+    for m in maps:
+        m["scale:x1p8"] = m["scale"]
+    return ex.Prepared(samples, maps, **ex.LEAVES)
+
+
+def val_at(factor):
+    samples = shrink(ex.load_samples("bsds500", el.DATA, None), factor)
+    tag = f"bsds500_{len(samples)}" + ("" if factor == 1 else f"_f{factor:.3f}")
+    prepared = prepare(samples, tag)
+    egs = ss.egs_records(samples, el.CACHE / f"{tag}_egs_per_annotator.pkl")
+    return prepared, egs
+
+
+def train_items_at(factor):
+    from tf_binmap.evaluation.datasets import BSDS500
+
+    samples = shrink([(s.name, s.image, s.ground_truths) for s in BSDS500(el.DATA, split="train")],
+                     factor)
+    tag = "bsds500_train" + ("" if factor == 1 else f"_f{factor:.3f}")
+    maps = ex.network_maps_x1(samples, el.OUT / f"{tag}_x1.npz")
+    for m in maps:
+        m["scale:x1p8"] = m["scale"]
+    return ex.Prepared(samples, maps, **ex.LEAVES).items
+
+
+def cached_pairs(name, items, tree_of, include_leaves=True):
+    cache = el.OUT / f"{name}.npz"
+    if cache.is_file():
+        with np.load(cache) as stored:
+            return stored["x"], stored["y"]
+    x, y = el.pairs(items(), tree_of, include_leaves=include_leaves)
+    np.savez(cache, x=x, y=y)
+    return x, y
+
+
+def augmented_scorer(factors, schedule):
+    """`fit_merge_scorer_on_images` with the train images at full size and at each of
+    ``factors`` (its pair order: by size, then by image): round 1 on the weighted-distance
+    trees, round 2 adds round 1's own trees."""
+    first = lambda item, f: merge_hierarchy(item["leaves"], f, **FIRST_ROUND_DISTANCE)  # noqa: E731
+    train = el.TrainPairs()
+    parts = [train.get("round1_pairs", first)]
+    small = {factor: functools.lru_cache(None)(functools.partial(train_items_at, factor))
+             for factor in factors}
+    for factor in factors:
+        parts.append(cached_pairs(f"round1_pairs_f{factor:.3f}", small[factor], first))
+    x1, y1 = (np.concatenate(part) for part in zip(*parts))
+    round1 = fit_merge_scorer(x1, y1, size_exponent=schedule)
+    own = lambda item, f: merge_hierarchy(item["leaves"], f, scorer=round1)  # noqa: E731
+    tag = "aug_" + "_".join(f"f{factor:.3f}" for factor in factors) + "_" + \
+        format_size_exponent(schedule).replace("/", "_")
+    parts = [(x1, y1), train.get(f"round2_pairs_{tag}", own, include_leaves=False)]
+    for factor in factors:
+        parts.append(cached_pairs(f"round2_pairs_{tag}_f{factor:.3f}", small[factor], own,
+                                  include_leaves=False))
+    x, y = (np.concatenate(part) for part in zip(*parts))
+    return fit_merge_scorer(x, y, size_exponent=schedule)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--augment", type=float, nargs="*", action="append", default=[],
+                        help="also fit a scorer on BSDS500 train at full size and these "
+                        "factors (repeatable: one scorer per --augment)")
+    parser.add_argument("--sizes", type=float, nargs="+", default=[1.0, 2 / 3, 0.5],
+                        help="val sizes to score at (factors of the full size)")
+    args = parser.parse_args()
+    start = time.perf_counter()
+    schedule = DEFAULT_SIZE_EXPONENT
+    _, refit = ss.networks()
+    rows = {"weighted distance": dict(FIRST_ROUND_DISTANCE),
+            # Bit for bit the file shipped before the sizes (explore_size_schedule.py).
+            "fitted at x1 only": dict(scorer=refit(schedule))}
+    for factors in args.augment:
+        rows[f"fitted at x1, {', '.join(f'x{f:.3g}' for f in factors)}"] = dict(
+            scorer=augmented_scorer(factors, schedule))
+    header = ("| merge order | size | all: Seg-IoU min / mean | all: covering min / mean | coarsest: "
+              "Seg-IoU | coarsest: covering | finest: Seg-IoU | finest: covering | criterion |")
+    print(header)
+    print("|---" * (header.count("|") - 1) + "|")
+    minima, curves = {name: [] for name in rows}, {}
+    for factor in args.sizes:
+        prepared, egs = val_at(factor)
+        for name, params in rows.items():
+            result = ss.differences(ss.tree_records(prepared, **params), egs)
+            ss.report(f"{name} | x{factor:.3f}", result)
+            minima[name].extend(ss.criterion(result))
+        # Paired bootstrap over images: each scorer fitted at several sizes minus the one
+        # fitted at full size only (same cuts of the same images).
+        curves[factor] = {name: el.run(prepared, f"{name} (val at x{factor:.3f})", params["scorer"])
+                          for name, params in rows.items() if name.startswith("fitted at")}
+    for factor, by_name in curves.items():
+        for name in list(by_name)[1:]:
+            ex.print_bootstrap(by_name[name], by_name["fitted at x1 only"], 1000, 0)
+    shipped_now = MergeScorer.from_preset()  # after the choice, `tf-binmap fit-merge` wrote it
+    for name, params in rows.items():
+        scorer = params.get("scorer")
+        if scorer is not None and all(
+                np.array_equal(a, b) for la, lb in zip(scorer.layers, shipped_now.layers)
+                for a, b in zip(la, lb)) and np.array_equal(scorer.mean, shipped_now.mean):
+            print(f"{name}: equals the shipped file (fitted at sizes {shipped_now.metadata['scales']})")
+    print("\ncriterion over all sizes (the smallest of the four minima at each size, sorted):")
+    for name, values in sorted(minima.items(), key=lambda item: sorted(item[1]), reverse=True):
+        print(f"  {name}: {', '.join(f'{v:+.2f}' for v in sorted(values)[:4])}, ...")
+    print(f"wall {time.perf_counter() - start:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
