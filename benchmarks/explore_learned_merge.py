@@ -8,9 +8,9 @@ area) ** gamma first. The script fits round 1 on the pairs of the weighted-dista
 trees, sweeps a constant gamma, fits round 2 on round 1's own trees (at gamma 0.1: the
 shipped file before the count-dependent exponent) as well, and scores the shipped scorer
 (`tf-binmap fit-merge`: the same two rounds under its exponent schedule, see
-explore_size_schedule.py) with and without the small-region rule, the learned order
-without the CNN codes, and paired bootstraps (the shipped scorer minus EGS, SLIC, the
-weighted distance and the previous shipped file).
+explore_size_schedule.py, at three image sizes, see explore_scale.py) with and without
+the small-region rule, the learned order without the CNN codes, and paired bootstraps
+(the shipped scorer minus EGS, SLIC, the weighted distance and the gamma-0.1 file).
 
     python benchmarks/explore_beyond_paper.py --dataset bsds500   # fills the caches first
     python benchmarks/explore_learned_merge.py [bsds500|msrc]     # ~15 min on BSDS500
@@ -163,7 +163,7 @@ def main():
     ex.print_bootstrap(default, egs, 1000, 0)
     ex.print_bootstrap(default, slic, 1000, 0)
     ex.print_bootstrap(default, distance, 1000, 0)
-    previous = run(prepared, "round 2, gamma 0.1 (the previous shipped file)",
+    previous = run(prepared, "round 2, gamma 0.1 (the shipped file before the schedule)",
                    scorer=round2.with_size_exponent(0.1))
     ex.print_bootstrap(default, previous, 1000, 0)
     ex.print_bootstrap(round1_cnn, no_cnn, 1000, 0)

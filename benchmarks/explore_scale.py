@@ -87,7 +87,7 @@ def cached_pairs(name, items, tree_of, include_leaves=True):
     return x, y
 
 
-def augmented_scorer(factors, schedule):
+def augmented_scorer(factors, schedule, hidden=(32, 32), epochs=6):
     """`fit_merge_scorer_on_images` with the train images at full size and at each of
     ``factors`` (its pair order: by size, then by image): round 1 on the weighted-distance
     trees, round 2 adds round 1's own trees."""
@@ -99,16 +99,18 @@ def augmented_scorer(factors, schedule):
     for factor in factors:
         parts.append(cached_pairs(f"round1_pairs_f{factor:.3f}", small[factor], first))
     x1, y1 = (np.concatenate(part) for part in zip(*parts))
-    round1 = fit_merge_scorer(x1, y1, size_exponent=schedule)
+    round1 = fit_merge_scorer(x1, y1, size_exponent=schedule, hidden=hidden, epochs=epochs)
     own = lambda item, f: merge_hierarchy(item["leaves"], f, scorer=round1)  # noqa: E731
     tag = "aug_" + "_".join(f"f{factor:.3f}" for factor in factors) + "_" + \
         format_size_exponent(schedule).replace("/", "_")
+    if (tuple(hidden), epochs) != ((32, 32), 6):  # the network differs: so do its trees
+        tag += f"_h{'x'.join(map(str, hidden))}_e{epochs}"
     parts = [(x1, y1), train.get(f"round2_pairs_{tag}", own, include_leaves=False)]
     for factor in factors:
         parts.append(cached_pairs(f"round2_pairs_{tag}_f{factor:.3f}", small[factor], own,
                                   include_leaves=False))
     x, y = (np.concatenate(part) for part in zip(*parts))
-    return fit_merge_scorer(x, y, size_exponent=schedule)
+    return fit_merge_scorer(x, y, size_exponent=schedule, hidden=hidden, epochs=epochs)
 
 
 def main():
@@ -116,6 +118,12 @@ def main():
     parser.add_argument("--augment", type=float, nargs="*", action="append", default=[],
                         help="also fit a scorer on BSDS500 train at full size and these "
                         "factors (repeatable: one scorer per --augment)")
+    parser.add_argument("--hidden", type=int, nargs="+", default=[32, 32],
+                        help="hidden layers of the --augment scorers (default 32 32)")
+    parser.add_argument("--epochs", type=int, default=6, help="epochs of the --augment scorers")
+    parser.add_argument("--rules", nargs="*", default=[],
+                        help="also score the shipped scorer with the small-region rule, one "
+                        "row per FACTOR,POWER (e.g. 0.8,2 5,1)")
     parser.add_argument("--sizes", type=float, nargs="+", default=[1.0, 2 / 3, 0.5],
                         help="val sizes to score at (factors of the full size)")
     args = parser.parse_args()
@@ -126,8 +134,14 @@ def main():
             # Bit for bit the file shipped before the sizes (explore_size_schedule.py).
             "fitted at x1 only": dict(scorer=refit(schedule))}
     for factors in args.augment:
-        rows[f"fitted at x1, {', '.join(f'x{f:.3g}' for f in factors)}"] = dict(
-            scorer=augmented_scorer(factors, schedule))
+        network = "" if (args.hidden, args.epochs) == ([32, 32], 6) else \
+            f" ({'x'.join(map(str, args.hidden))}, {args.epochs} epochs)"
+        rows[f"fitted at x1, {', '.join(f'x{f:.3g}' for f in factors)}{network}"] = dict(
+            scorer=augmented_scorer(factors, schedule, tuple(args.hidden), args.epochs))
+    for rule in args.rules:
+        factor, power = (float(v) for v in rule.split(","))
+        rows[f"shipped + small-region rule {factor:g}, {power:g}"] = dict(
+            scorer=MergeScorer.from_preset(), small_region_factor=factor, small_region_power=power)
     header = ("| merge order | size | all: Seg-IoU min / mean | all: covering min / mean | coarsest: "
               "Seg-IoU | coarsest: covering | finest: Seg-IoU | finest: covering | criterion |")
     print(header)
@@ -142,14 +156,15 @@ def main():
         # Paired bootstrap over images: each scorer fitted at several sizes minus the one
         # fitted at full size only (same cuts of the same images).
         curves[factor] = {name: el.run(prepared, f"{name} (val at x{factor:.3f})", params["scorer"])
-                          for name, params in rows.items() if name.startswith("fitted at")}
+                          for name, params in rows.items() if name.startswith("fitted at")
+                          and len(params) == 1}
     for factor, by_name in curves.items():
         for name in list(by_name)[1:]:
             ex.print_bootstrap(by_name[name], by_name["fitted at x1 only"], 1000, 0)
     shipped_now = MergeScorer.from_preset()  # after the choice, `tf-binmap fit-merge` wrote it
     for name, params in rows.items():
         scorer = params.get("scorer")
-        if scorer is not None and all(
+        if scorer is not None and len(params) == 1 and all(
                 np.array_equal(a, b) for la, lb in zip(scorer.layers, shipped_now.layers)
                 for a, b in zip(la, lb)) and np.array_equal(scorer.mean, shipped_now.mean):
             print(f"{name}: equals the shipped file (fitted at sizes {shipped_now.metadata['scales']})")

@@ -31,7 +31,11 @@ over the square root of the smaller area, and log count.
 The network is a Keras MLP while fitting (`fit_merge_scorer`); the merge loop runs its
 weights in NumPy (`MergeScorer`), some tens of microseconds per merge. `tf-binmap fit-merge`
 fits one on any dataset with ground truth in the BSDS500 layout; the package ships the
-one fitted on BSDS500 train (``MergeScorer.from_preset()``).
+one fitted on BSDS500 train (``MergeScorer.from_preset()``), each image used at its own
+size, 2/3 and 1/2 of it (``DEFAULT_TRAIN_SCALES``, `rescale_sample`): several features
+(the count, border lengths, leaves, textures) change with the image size, and a scorer
+fitted at one size lost its margin over EGS on smaller images (docs/ABLATIONS.md,
+"Image size").
 """
 
 from __future__ import annotations
