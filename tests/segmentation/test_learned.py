@@ -222,6 +222,13 @@ class _FakeCodes:
         return np.broadcast_to(side[None, None, :, None], (1, h, w, 8)).astype(np.float32)
 
 
+class _NeedsHeight30(_FakeCodes):
+    def projections(self, images):
+        if np.shape(images)[1] < 30:
+            raise ValueError(f"input height {np.shape(images)[1]} is too small")
+        return super().projections(images)
+
+
 @pytest.mark.slow
 def test_fit_merge_scorer_learns_and_rounds_add_pairs():
     rng = np.random.default_rng(0)
@@ -261,5 +268,13 @@ def test_fit_merge_scorer_learns_and_rounds_add_pairs():
     assert int(messages[0].split()[4]) < round_sizes[0]
     with pytest.raises(ValueError, match="repeat a factor"):
         fit_merge_scorer_on_images(_FakeCodes(), samples, scales=(1, 1), progress=False)
+    # A size the network cannot take is reported per image and size; the rest is fitted.
+    messages = []
+    fitted = fit_merge_scorer_on_images(_NeedsHeight30(), samples[:2], rounds=1, epochs=1,
+                                        counts=(8, 4, 2), scales=(1.0, 0.5), progress=False,
+                                        log=messages.append)
+    assert messages[:2] == [f"skipping img{seed} at x0.5: input height 24 is too small"
+                            for seed in range(2)]
+    assert fitted.metadata["images"] == 2 and "from 2 images at 2 size(s)" in messages[-1]
     with pytest.raises(ValueError, match="no usable training images"):
         fit_merge_scorer_on_images(_FakeCodes(), samples[3:], progress=False, log=messages.append)

@@ -183,7 +183,7 @@ def parse_train_scales(value) -> tuple:
     """Training sizes, checked: factors > 0 (at most 4) of each image's own size, no
     repeats; a sequence of numbers or text ``"1,0.667"`` (the order is the fitting order)."""
     if isinstance(value, str):
-        parts = [part.strip() for part in value.replace("/", ",").split(",")]
+        parts = [part.strip() for part in value.split(",")]
         try:
             value = [float(part) for part in parts]
         except ValueError:
