@@ -13,7 +13,7 @@ EGS as `explore_size_schedule.py` does (minimum / mean over 20-600 segments of t
 difference to EGS; all annotators, each image's coarsest, its finest).
 
 Rows: the weighted distance; the scorer fitted at full size only (bit for bit the file
-shipped before, the schedule 100:0.5/300:0.1); and per ``--augment F ...`` the scorer
+shipped before this script, under 100:0.5/300:0.1); and per ``--augment F ...`` the scorer
 fitted on BSDS500 train at full size and at each factor F (what `tf-binmap fit-merge
 --scales 1,F,...` does: round 1 on the weighted-distance trees, round 2 adds round 1's
 own trees, pairs ordered by size then image). Criterion, fixed before the run: the four
@@ -22,6 +22,14 @@ first. The script says which row equals the shipped file.
 
     python benchmarks/explore_size_schedule.py bsds500   # fills the train-pair caches
     python benchmarks/explore_scale.py --augment 0.6666667 --augment 0.6666667 0.5   # ~6 min
+    # the schedule re-checked on the chosen network, then the refit under the winner
+    # (the shipped file: the script says "equals the shipped file"):
+    python benchmarks/explore_scale.py --augment 0.6666667 0.5 --schedules \
+        60:0.25/300:0.1 100:0.25/300:0.1 60:0.5/300:0.1 60:1/300:0.1 100:1/300:0.1 \
+        100:0.5/200:0.1 100:0.5/400:0.1 0.1
+    python benchmarks/explore_scale.py --augment 0.6666667 0.5 \
+        --augment-schedule 60:0.5/300:0.1 --schedules 100:0.5/300:0.1
+    # also measured: --hidden 64 64 --epochs 8; --rules 0.2,2 0.4,2 0.8,2 (and 2,1 5,1)
 """
 import argparse
 import functools
@@ -40,8 +48,12 @@ import explore_size_schedule as ss  # noqa: E402
 
 from tf_binmap.segmentation.hierarchy import merge_hierarchy  # noqa: E402
 from tf_binmap.segmentation.learned import (  # noqa: E402
-    DEFAULT_SIZE_EXPONENT, FIRST_ROUND_DISTANCE, MergeScorer, fit_merge_scorer, format_size_exponent, rescale_sample,
+    FIRST_ROUND_DISTANCE, MergeScorer, fit_merge_scorer, format_size_exponent,
+    parse_size_exponent, rescale_sample,
 )
+
+
+FULL_SIZE_SCHEDULE = ((100.0, 0.5), (300.0, 0.1))
 
 
 def shrink(samples, factor):
@@ -124,20 +136,36 @@ def main():
     parser.add_argument("--rules", nargs="*", default=[],
                         help="also score the shipped scorer with the small-region rule, one "
                         "row per FACTOR,POWER (e.g. 0.8,2 5,1)")
+    parser.add_argument("--augment-schedule", default=None,
+                        help="the gamma schedule the --augment scorers are fitted under "
+                        "(default 100:0.5/300:0.1, the one chosen with full-size fits; the "
+                        "shipped file: 60:0.5/300:0.1)")
+    parser.add_argument("--schedules", nargs="*", default=[],
+                        help="also score the shipped network under these gamma schedules "
+                        "(e.g. 100:0.25/300:0.1), one row each")
     parser.add_argument("--sizes", type=float, nargs="+", default=[1.0, 2 / 3, 0.5],
                         help="val sizes to score at (factors of the full size)")
     args = parser.parse_args()
     start = time.perf_counter()
-    schedule = DEFAULT_SIZE_EXPONENT
+    # The schedule chosen with full-size fits (explore_size_schedule.py): the scorers of
+    # the size question are fitted under it; the re-check of the schedule under the
+    # three-size network (--schedules, --augment-schedule) picked 60:0.5/300:0.1.
+    schedule = FULL_SIZE_SCHEDULE
     _, refit = ss.networks()
     rows = {"weighted distance": dict(FIRST_ROUND_DISTANCE),
             # Bit for bit the file shipped before the sizes (explore_size_schedule.py).
             "fitted at x1 only": dict(scorer=refit(schedule))}
+    augment_schedule = parse_size_exponent(args.augment_schedule or schedule)
     for factors in args.augment:
         network = "" if (args.hidden, args.epochs) == ([32, 32], 6) else \
             f" ({'x'.join(map(str, args.hidden))}, {args.epochs} epochs)"
+        if augment_schedule != schedule:
+            network += f", gamma {format_size_exponent(augment_schedule)}"
         rows[f"fitted at x1, {', '.join(f'x{f:.3g}' for f in factors)}{network}"] = dict(
-            scorer=augmented_scorer(factors, schedule, tuple(args.hidden), args.epochs))
+            scorer=augmented_scorer(factors, augment_schedule, tuple(args.hidden), args.epochs))
+    for text in args.schedules:
+        rows[f"shipped network, gamma {text}"] = dict(
+            scorer=MergeScorer.from_preset().with_size_exponent(text))
     for rule in args.rules:
         factor, power = (float(v) for v in rule.split(","))
         rows[f"shipped + small-region rule {factor:g}, {power:g}"] = dict(
@@ -164,7 +192,8 @@ def main():
     shipped_now = MergeScorer.from_preset()  # after the choice, `tf-binmap fit-merge` wrote it
     for name, params in rows.items():
         scorer = params.get("scorer")
-        if scorer is not None and len(params) == 1 and all(
+        if scorer is not None and len(params) == 1 and \
+                scorer.size_exponent == shipped_now.size_exponent and all(
                 np.array_equal(a, b) for la, lb in zip(scorer.layers, shipped_now.layers)
                 for a, b in zip(la, lb)) and np.array_equal(scorer.mean, shipped_now.mean):
             print(f"{name}: equals the shipped file (fitted at sizes {shipped_now.metadata['scales']})")
