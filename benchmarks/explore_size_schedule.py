@@ -20,9 +20,10 @@ annotator's numbers are printed, not used.
    (the shipped file before the schedule: round 2 on the trees of round 1 at gamma 0.1).
 2. The three best schedules again with round 2 refitted on the trees of round 1 under
    the schedule itself (what `tf-binmap fit-merge --size-exponent SCHEDULE` does); the
-   best of all rows is the shipped schedule. The shipped file has since been fitted at
-   three image sizes (explore_scale.py; same schedule), so the script now says so
-   instead of checking that its full-size refit equals the file; the small-region rule
+   best of all rows was the shipped schedule. The shipped file has since been fitted at
+   three image sizes and its schedule re-checked under them (explore_scale.py:
+   60:0.5/300:0.1), so the script now says so instead of checking that its full-size
+   refit equals the file; the small-region rule
    rows at the end use the shipped scorer (factors 0.2, 0.4, 0.8).
 
     export TF_BINMAP_CACHE=/tmp/tfbm_cache
@@ -213,10 +214,10 @@ def main():
               f"{'equals' if same else 'DIFFERS FROM'} this refit; DEFAULT_SIZE_EXPONENT = "
               f"{format_size_exponent(DEFAULT_SIZE_EXPONENT)}")
     elif chosen in refits:  # fitted at several sizes since (explore_scale.py): not this refit
-        print(f"the shipped file keeps this schedule ({format_size_exponent(shipped.size_exponent)}; "
-              f"DEFAULT_SIZE_EXPONENT = {format_size_exponent(DEFAULT_SIZE_EXPONENT)}) but is "
-              f"fitted at sizes {shipped.metadata['scales']} (explore_scale.py), so it is not "
-              "this full-size refit")
+        print(f"the shipped file is fitted at sizes {shipped.metadata['scales']} under "
+              f"{format_size_exponent(shipped.size_exponent)} (DEFAULT_SIZE_EXPONENT = "
+              f"{format_size_exponent(DEFAULT_SIZE_EXPONENT)}; explore_scale.py: the sizes, then "
+              "the schedule re-checked under them), so it is not this full-size refit")
     # The small-region rule on top of the shipped scorer (the distance's rule, power 2).
     shipped = MergeScorer.from_preset()
     for factor in (0.2, 0.4, 0.8):
