@@ -70,13 +70,16 @@ class TrainPairs:
     def __init__(self):
         self.items = None
 
+    def load_items(self):
+        return train_items()
+
     def get(self, name, tree_of, include_leaves=True):
         cache = OUT / f"{name}.npz"
         if cache.is_file():
             with np.load(cache) as stored:
                 return stored["x"], stored["y"]
         if self.items is None:
-            self.items = train_items()
+            self.items = self.load_items()
         x, y = pairs(self.items, tree_of, include_leaves=include_leaves)
         np.savez(cache, x=x, y=y)
         return x, y

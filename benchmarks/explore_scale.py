@@ -32,7 +32,6 @@ first. The script says which row equals the shipped file.
     # also measured: --hidden 64 64 --epochs 8; --rules 0.2,2 0.4,2 0.8,2 (and 2,1 5,1)
 """
 import argparse
-import functools
 import os
 import sys
 import time
@@ -89,14 +88,15 @@ def train_items_at(factor):
     return ex.Prepared(samples, maps, **ex.LEAVES).items
 
 
-def cached_pairs(name, items, tree_of, include_leaves=True):
-    cache = el.OUT / f"{name}.npz"
-    if cache.is_file():
-        with np.load(cache) as stored:
-            return stored["x"], stored["y"]
-    x, y = el.pairs(items(), tree_of, include_leaves=include_leaves)
-    np.savez(cache, x=x, y=y)
-    return x, y
+class ShrunkTrainPairs(el.TrainPairs):
+    """`explore_learned_merge.TrainPairs` of the train images shrunk by ``factor``."""
+
+    def __init__(self, factor):
+        super().__init__()
+        self.factor = factor
+
+    def load_items(self):
+        return train_items_at(self.factor)
 
 
 def augmented_scorer(factors, schedule, hidden=(32, 32), epochs=6):
@@ -106,10 +106,9 @@ def augmented_scorer(factors, schedule, hidden=(32, 32), epochs=6):
     first = lambda item, f: merge_hierarchy(item["leaves"], f, **FIRST_ROUND_DISTANCE)  # noqa: E731
     train = el.TrainPairs()
     parts = [train.get("round1_pairs", first)]
-    small = {factor: functools.lru_cache(None)(functools.partial(train_items_at, factor))
-             for factor in factors}
+    small = {factor: ShrunkTrainPairs(factor) for factor in factors}
     for factor in factors:
-        parts.append(cached_pairs(f"round1_pairs_f{factor:.3f}", small[factor], first))
+        parts.append(small[factor].get(f"round1_pairs_f{factor:.3f}", first))
     x1, y1 = (np.concatenate(part) for part in zip(*parts))
     round1 = fit_merge_scorer(x1, y1, size_exponent=schedule, hidden=hidden, epochs=epochs)
     own = lambda item, f: merge_hierarchy(item["leaves"], f, scorer=round1)  # noqa: E731
@@ -119,8 +118,8 @@ def augmented_scorer(factors, schedule, hidden=(32, 32), epochs=6):
         tag += f"_h{'x'.join(map(str, hidden))}_e{epochs}"
     parts = [(x1, y1), train.get(f"round2_pairs_{tag}", own, include_leaves=False)]
     for factor in factors:
-        parts.append(cached_pairs(f"round2_pairs_{tag}_f{factor:.3f}", small[factor], own,
-                                  include_leaves=False))
+        parts.append(small[factor].get(f"round2_pairs_{tag}_f{factor:.3f}", own,
+                                       include_leaves=False))
     x, y = (np.concatenate(part) for part in zip(*parts))
     return fit_merge_scorer(x, y, size_exponent=schedule, hidden=hidden, epochs=epochs)
 
