@@ -332,3 +332,37 @@ def test_segment_default_is_the_hierarchy_with_the_asked_count(tmp_path, weights
     # A missing export is named.
     result = run(["bench", "--tflite", str(tmp_path / "any.tflite")], tmp_path, weights_cache)
     assert result.returncode == 1 and "any.tflite does not exist" in result.stderr
+
+
+@pytest.mark.network
+def test_segment_shrinks_large_photos_to_max_side_and_writes_full_size_labels(tmp_path,
+                                                                              weights_cache):
+    import json
+
+    image = tmp_path / "big.png"
+    big = cv2.resize(skimage.data.chelsea(), (1353, 900), interpolation=cv2.INTER_CUBIC)
+    cv2.imwrite(str(image), big[:, :, ::-1])
+    out = tmp_path / "out"
+    result = run(["segment", str(image), "--out", str(out), "--segments", "20"], tmp_path,
+                 weights_cache)
+    assert result.returncode == 0, result.stderr
+    labels = cv2.imread(str(out / "big.png"), cv2.IMREAD_UNCHANGED)
+    overlay = cv2.imread(str(out / "big_overlay.png"))
+    assert labels.shape == overlay.shape[:2] == (900, 1353)
+    assert len(np.unique(labels)) == 20 and labels.max() == 19
+    settings = json.loads((out / "tf_binmap_segment.json").read_text())
+    assert settings["max_side"] == 512
+    # Another working size is another setting; the paper's method shrinks as well.
+    result = run(["segment", str(image), "--out", str(out), "--max-side", "0"], tmp_path,
+                 weights_cache)
+    assert result.returncode == 1 and "made with other settings" in result.stderr
+    result = run(["segment", str(image), "--out", str(tmp_path / "paper"), "--merge", "codes"],
+                 tmp_path, weights_cache)
+    assert result.returncode == 0, result.stderr
+    assert cv2.imread(str(tmp_path / "paper" / "big.png"), cv2.IMREAD_UNCHANGED).shape == \
+        (900, 1353)
+    result = run(["segment", str(image), "--max-side", "100"], tmp_path, weights_cache)
+    assert result.returncode == 2 and "--max-side" in result.stderr and ">= 128" in result.stderr
+    result = run(["segment", "--help"], tmp_path, weights_cache)
+    help_text = " ".join(result.stdout.split())
+    assert "--max-side" in help_text and "(default 512;" in help_text  # DEFAULT_MAX_SIDE

@@ -40,6 +40,24 @@ def _non_negative_int(text):
     return value
 
 
+def _max_side(text):
+    from tf_binmap.segmentation.segmenter import MIN_MAX_SIDE
+
+    value = int(text)
+    if value < 0 or 0 < value < MIN_MAX_SIDE:
+        raise argparse.ArgumentTypeError(f"must be 0 (no shrinking) or >= {MIN_MAX_SIDE}, "
+                                         f"got {text}")
+    return value
+
+
+_max_side.__name__ = "int"
+
+
+def _max_side_setting(args) -> dict:
+    """--max-side as Segmenter keyword arguments (none: the Segmenter's default)."""
+    return {} if args.max_side is None else {"max_side": args.max_side}
+
+
 def _parser():
     parser = argparse.ArgumentParser(
         prog="tf-binmap",
@@ -259,6 +277,10 @@ def _add_segmenter_arguments(p):
                    help="merge order of the hierarchy: the shipped bsds500_train (default), "
                    "a file from `tf-binmap fit-merge`, or none (the weighted colour / code / "
                    "border distance)")
+    g.add_argument("--max-side", type=_max_side, default=None, metavar="PIXELS",
+                   help="images whose longer side exceeds this are segmented at a copy shrunk "
+                   "to it, labels written at full size (default 512; 0: every image at its "
+                   "own size, slow for photos)")
     g.add_argument("--weights", default=None, metavar="PATH", help="backbone weights file")
     g.add_argument("--itq", default=None, metavar="PATH", help="ITQ parameter file")
     g.add_argument("--superpixels", default=None, choices=["egs", "slic"],
@@ -287,7 +309,8 @@ def _make_segmenter(args):
             params["scorer"] = None if args.scorer.lower() == "none" else args.scorer
         return Segmenter.from_preset(args.preset, weights_path=args.weights, itq_path=args.itq,
                                      merge="hierarchy", hierarchy_params=params,
-                                     n_segments=100 if args.segments is None else args.segments)
+                                     n_segments=100 if args.segments is None else args.segments,
+                                     **_max_side_setting(args))
     if args.scorer is not None:
         raise UsageError("--scorer sets the hierarchy's merge order; --merge codes (the "
                          "paper's method) merges equal codes")
@@ -309,7 +332,8 @@ def _make_segmenter(args):
         params["n_segments"] = args.n_segments
     return Segmenter.from_preset(args.preset, weights_path=args.weights, itq_path=args.itq,
                                  superpixel_method=superpixels, superpixel_params=params,
-                                 threshold=args.threshold or 0, merge="codes")
+                                 threshold=args.threshold or 0, merge="codes",
+                                 **_max_side_setting(args))
 
 
 def _cmd_presets(args):
@@ -495,7 +519,7 @@ def _cmd_bench(args):
             superpixel_params=keras_segmenter.superpixel_params,
             threshold=keras_segmenter.threshold, merge=keras_segmenter.merge_mode,
             n_segments=keras_segmenter.n_segments,
-            hierarchy_params=keras_segmenter.hierarchy_params)
+            hierarchy_params=keras_segmenter.hierarchy_params, max_side=keras_segmenter.max_side)
     rows = benchmark(segmenters, sample_images(tuple(args.size), args.images),
                      repeats=args.repeats, batch=args.batch)
     print(f"{args.size[0]}x{args.size[1]} images, batch {args.batch}, median of "

@@ -73,7 +73,7 @@ def segmenter_settings(segmenter):
                               sorted(segmenter.superpixel_params.items())},
         "threshold": segmenter.threshold, "alignment": segmenter.alignment,
         "absorb_single_neighbour": segmenter.absorb_single_neighbour,
-        "merge": segmenter.merge_mode,
+        "merge": segmenter.merge_mode, "max_side": segmenter.max_side,
         **({"n_segments": segmenter.n_segments, "hierarchy": _hierarchy_settings(segmenter)}
            if segmenter.merge_mode == "hierarchy" else {}),
     }
@@ -170,7 +170,10 @@ def segment_files(segmenter, paths, out_dir, batch_size=4, redo=False, progress=
     def flush(group, bar):
         if not group:
             return
-        if segmenter.merge_mode != "codes":  # one image at a time, through segment()
+        # One image at a time through segment(): the hierarchy, and images shrunk to the
+        # working size (max_side); the paper's method batches same-size images.
+        if segmenter.merge_mode != "codes" or \
+                segmenter.working_size(group[0][1].shape) != group[0][1].shape[:2]:
             for path, image in group:
                 try:
                     result = segmenter.segment(image, return_intermediates=True)

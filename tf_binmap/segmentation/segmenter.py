@@ -15,6 +15,13 @@ The model is anything with ``encode(images) -> (batch, h, w) codes``, ``bits``,
 ``upscale`` and ``geometry`` (stride, offset), plus ``projections(images) -> (batch, h,
 w, bits)`` for the hierarchy: a Keras ``BinaryMapModel`` or an exported SavedModel /
 TFLite runner.
+
+Large photos are segmented at a working size: an image whose longer side exceeds
+``max_side`` (default `DEFAULT_MAX_SIDE`, 512 pixels) is shrunk to it by area averaging,
+segmented, and its label image brought back to the full size with the boundaries snapped
+to the full image's edges (`snap_labels`), so a 10-megapixel photo costs about what a
+BSDS500 image does and the learned merge order sees the image sizes it was fitted at
+(docs/ABLATIONS.md, "Image size").
 """
 
 from __future__ import annotations
@@ -30,6 +37,100 @@ from tf_binmap.segmentation.merge import (
     code_map_to_pixels, merge_superpixels, superpixel_codes,
 )
 from tf_binmap.segmentation.superpixels import SUPERPIXEL_METHODS, superpixels
+
+
+#: Images whose longer side exceeds this many pixels are segmented at a copy shrunk to it
+#: (labels returned at the full size). The shipped merge scorer was fitted on BSDS500 at
+#: 481x321, 2/3 and 1/2 of it; a scorer used at twice its fitted size lost its margin
+#: over EGS (docs/ABLATIONS.md, "Image size"), so the working size stays near 481.
+DEFAULT_MAX_SIDE = 512
+#: The smallest ``max_side`` accepted (0 turns the shrinking off).
+MIN_MAX_SIDE = 128
+
+
+def working_size(height: int, width: int, max_side: int) -> tuple[int, int]:
+    """(height, width) an image is segmented at: its own size, or shrunk (aspect kept,
+    rounded, at least 1 pixel) so its longer side is ``max_side`` (0: never shrunk)."""
+    longer = max(height, width)
+    if not max_side or longer <= max_side:
+        return int(height), int(width)
+    factor = max_side / longer
+    return max(1, round(height * factor)), max(1, round(width * factor))
+
+
+def enlarge_labels(labels: np.ndarray, shape) -> np.ndarray:
+    """(h, w) label image -> (H, W) by nearest neighbour (H >= h, W >= w): pixel (i, j)
+    takes label ``(i * h // H, j * w // W)``, so every label of the small image survives."""
+    h, w = labels.shape[:2]
+    height, width = int(shape[0]), int(shape[1])
+    if (h, w) == (height, width):
+        return labels
+    rows = np.arange(height, dtype=np.int64) * h // height
+    cols = np.arange(width, dtype=np.int64) * w // width
+    return labels[rows[:, None], cols[None, :]]
+
+
+def snap_labels(labels: np.ndarray, image: np.ndarray, small_image: np.ndarray,
+                colour_sigma: float = 12.0, rows_per_chunk: int = 256) -> np.ndarray:
+    """Labels of ``small_image`` -> labels of ``image`` (its full size), the boundaries
+    following the full-size image's edges (joint-bilateral upsampling of labels).
+
+    Each full-size pixel whose small-image pixel touches another label (a 3x3
+    neighbourhood) takes the label of the neighbouring small-image pixel that is most
+    like it: the smallest ``|colour - neighbour colour|^2 / colour_sigma^2 + distance^2``
+    (distance in small-image pixels, from the pixel's position to the neighbour's
+    centre); other pixels take their small-image pixel's label (`enlarge_labels`). Every
+    label of ``labels`` survives (a label the choice would erase keeps its pixels of the
+    plain enlargement).
+    """
+    h, w = labels.shape
+    height, width = image.shape[:2]
+    base = enlarge_labels(labels, (height, width))
+    if (h, w) == (height, width):
+        return base
+    padded = np.pad(labels, 1, mode="edge")
+    border = np.zeros((h, w), dtype=bool)
+    for dy in (0, 1, 2):
+        for dx in (0, 1, 2):
+            border |= padded[dy:dy + h, dx:dx + w] != labels
+    small = np.asarray(small_image, dtype=np.float32)
+    out = base.copy()
+    rows_small = np.arange(height, dtype=np.int64) * h // height
+    cols_small = np.arange(width, dtype=np.int64) * w // width
+    # Each pixel's position in small-image pixel units (pixel centres at integers).
+    y_pos = (np.arange(height) + 0.5) * h / height - 0.5
+    x_pos = (np.arange(width) + 0.5) * w / width - 0.5
+    offsets = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)]
+    for top in range(0, height, rows_per_chunk):
+        rows = slice(top, min(top + rows_per_chunk, height))
+        r = rows_small[rows]
+        hit = border[r[:, None], cols_small[None, :]]
+        ii, jj = np.nonzero(hit)
+        if not len(ii):
+            continue
+        ii_full = ii + top
+        colour = np.asarray(image[ii_full, jj], dtype=np.float32)
+        ry, cx = r[ii], cols_small[jj]
+        best_cost = np.full(len(ii), np.inf, dtype=np.float32)
+        best_label = base[ii_full, jj].copy()
+        for dy, dx in offsets:
+            ny = np.clip(ry + dy, 0, h - 1)
+            nx = np.clip(cx + dx, 0, w - 1)
+            difference = colour - small[ny, nx]
+            cost = np.einsum("ij,ij->i", difference, difference) / colour_sigma ** 2 + \
+                ((y_pos[ii_full] - ny) ** 2 + (x_pos[jj] - nx) ** 2).astype(np.float32)
+            better = cost < best_cost
+            best_cost[better] = cost[better]
+            best_label[better] = labels[ny[better], nx[better]]
+        out[ii_full, jj] = best_label
+    n = int(labels.max()) + 1
+    present = np.bincount(out.ravel(), minlength=n) > 0
+    if not present.all():
+        lost = np.isin(base, np.flatnonzero(~present))
+        out[lost] = base[lost]
+        if not (np.bincount(out.ravel(), minlength=n) > 0).all():
+            return base
+    return out
 
 
 def default_preset(merge="hierarchy") -> str:
@@ -110,13 +211,20 @@ class Segmenter:
             distance and its small-region rule, ``DISTANCE_DEFAULTS``), e.g.
             ``{"scorer": "my_merge.npz"}`` (a file from `tf-binmap fit-merge`) or
             ``{"size_exponent": 0.2}``.
+        max_side: an image whose longer side exceeds this is segmented at a copy shrunk
+            to it (area averaging) and its labels brought back to the full size, snapped
+            to the image's edges (`snap_labels`; the intermediates' per-pixel maps by
+            nearest neighbour); default `DEFAULT_MAX_SIDE` (512);
+            0 or None segments every image at its own size (slow and memory-hungry for
+            photos: a 4000x2667 photo takes minutes and several GB).
     """
 
     HIERARCHY_DEFAULTS = HIERARCHY_DEFAULTS
 
     def __init__(self, model=None, superpixel_method="egs", superpixel_params=None,
                  threshold=0, alignment="center", absorb_single_neighbour=False,
-                 merge="hierarchy", n_segments=100, hierarchy_params=None):
+                 merge="hierarchy", n_segments=100, hierarchy_params=None,
+                 max_side=DEFAULT_MAX_SIDE):
         if superpixel_method not in SUPERPIXEL_METHODS:
             raise ValueError(f"unknown superpixel method {superpixel_method!r}; choose "
                              f"from {sorted(SUPERPIXEL_METHODS)}")
@@ -126,6 +234,11 @@ class Segmenter:
             raise ValueError(f"merge must be 'codes' or 'hierarchy', got {merge!r}")
         if merge == "hierarchy" and int(n_segments) < 1:
             raise ValueError(f"n_segments must be >= 1, got {n_segments}")
+        max_side = 0 if max_side is None else max_side
+        if isinstance(max_side, bool) or not isinstance(max_side, (int, np.integer)) or \
+                max_side < 0 or 0 < max_side < MIN_MAX_SIDE:
+            raise ValueError(f"max_side must be 0 (segment every image at its own size) or "
+                             f"an integer >= {MIN_MAX_SIDE}, got {max_side!r}")
         if merge == "hierarchy":
             misfits = [name for name, given in (
                 ("superpixel_method", superpixel_method != "egs"),
@@ -148,6 +261,7 @@ class Segmenter:
         self.absorb_single_neighbour = bool(absorb_single_neighbour)
         self.merge_mode = merge
         self.n_segments = int(n_segments)
+        self.max_side = int(max_side)
         self.hierarchy_params = hierarchy_settings(**(hierarchy_params or {}))
         if hierarchy_params:
             import inspect
@@ -240,26 +354,59 @@ class Segmenter:
         timings["merge"] = time.perf_counter() - start
         return labels, pixel_codes, base, codes
 
+    def working_size(self, shape) -> tuple[int, int]:
+        """(height, width) an image of ``shape`` is segmented at (`working_size`)."""
+        return working_size(int(shape[0]), int(shape[1]), self.max_side)
+
     def segment(self, image, return_intermediates=False):
-        """uint8 RGB (H, W, 3) -> int32 (H, W) labels 0..n-1 (or a SegmentationResult)."""
+        """uint8 RGB (H, W, 3) -> int32 (H, W) labels 0..n-1 (or a SegmentationResult).
+
+        An image larger than ``max_side`` is segmented at its working size and the
+        labels returned at (H, W)."""
         image = np.asarray(image)
         if image.ndim != 3:
             raise ValueError(f"expected one uint8 RGB image (H, W, 3), got {image.shape}")
         image = as_image_batch(image)[0]
         timings = {}
+        size = self.working_size(image.shape)
+        work = image
+        if size != image.shape[:2]:
+            import cv2
+
+            start = time.perf_counter()
+            work = cv2.resize(image, (size[1], size[0]), interpolation=cv2.INTER_AREA)
+            timings["resize"] = time.perf_counter() - start
+        try:
+            result = self._segment_working(work, timings, return_intermediates)
+        except ValueError as error:
+            if work is image:
+                raise
+            raise ValueError(f"{error} (the {image.shape[1]}x{image.shape[0]} image was "
+                             f"shrunk to {size[1]}x{size[0]} by max_side={self.max_side}; "
+                             "raise max_side or pass 0 to segment it at its own size)") from None
+        if work is not image:
+            start = time.perf_counter()
+            result.labels = snap_labels(result.labels, image, work)
+            if return_intermediates:
+                result.pixel_codes = enlarge_labels(result.pixel_codes, image.shape)
+                result.superpixels = enlarge_labels(result.superpixels, image.shape)
+            timings["resize"] += time.perf_counter() - start
+        return result if return_intermediates else result.labels
+
+    def _segment_working(self, image, timings, intermediates) -> SegmentationResult:
+        """Segment at the image's own size (without ``intermediates``, only ``labels``
+        and ``timings`` of the result are filled)."""
         if self.merge_mode == "hierarchy":
-            return self._segment_hierarchy(image, return_intermediates, timings)
+            return self._segment_hierarchy(image, timings, intermediates)
         start = time.perf_counter()
         code_map = np.asarray(self.model.encode(image[None]))[0]
         timings["network"] = time.perf_counter() - start
         labels, pixel_codes, base, codes = self.merge(image, code_map, timings)
-        if not return_intermediates:
-            return labels
         return SegmentationResult(labels=labels, code_map=code_map, pixel_codes=pixel_codes,
                                   superpixels=base, superpixel_codes=codes, bits=self.bits,
                                   timings=timings)
 
-    def _segment_hierarchy(self, image, return_intermediates, timings):
+    def _segment_hierarchy(self, image, timings, intermediates) -> SegmentationResult:
         from tf_binmap.hashing.codes import pack_bits
         from tf_binmap.segmentation.hierarchy import cut, hierarchical_segmentation
 
@@ -274,8 +421,10 @@ class Segmenter:
         tree = hierarchical_segmentation(image, pixel_values, **params)
         labels = cut(tree, self.n_segments)
         timings["merge"] = time.perf_counter() - start
-        if not return_intermediates:
-            return labels
+        if not intermediates:
+            return SegmentationResult(labels=labels, code_map=None, pixel_codes=None,
+                                      superpixels=None, superpixel_codes=None,
+                                      bits=self.bits, timings=timings)
         code_map = pack_bits((projections >= 0).astype(np.uint8))
         base = tree.superpixels
         return SegmentationResult(
