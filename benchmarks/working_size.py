@@ -13,6 +13,8 @@
 
     python benchmarks/working_size.py                  # ~3 min
     python benchmarks/working_size.py --max-side 241   # half size
+    python benchmarks/working_size.py --skip-speed --skip-quality \
+        --picture docs/images/large_photo_snap.jpg     # the README's picture
 """
 import argparse
 import json
@@ -109,6 +111,31 @@ def quality(max_side, counts=(30, 100, 300)):
               f"{s['pri']:.3f} | {s['voi']:.3f} | {s['segments_per_image']:.1f} |")
 
 
+def picture(path, width, height):
+    """Crops of the enlarged photo at full size: labels enlarged by nearest neighbour
+    (left) and snapped to the photo's edges (right, the default)."""
+    import cv2
+    import skimage.data
+
+    from tf_binmap.segmentation.segmenter import (
+        Segmenter, enlarge_labels, snap_labels, working_size,
+    )
+    from tf_binmap.visualize import boundary_overlay, side_by_side
+
+    photo = cv2.resize(skimage.data.chelsea(), (width, height), interpolation=cv2.INTER_CUBIC)
+    h, w = working_size(height, width, 512)
+    small = cv2.resize(photo, (w, h), interpolation=cv2.INTER_AREA)
+    labels = Segmenter.from_preset(max_side=0).segment(small)
+    top, left = int(0.26 * height), int(0.27 * width)  # the cat's left eye
+    crop = (slice(top, top + int(0.24 * height)), slice(left, left + int(0.22 * width)))
+    panels = [boundary_overlay(photo[crop], full[crop]) for full in
+              (enlarge_labels(labels, photo.shape), snap_labels(labels, photo, small))]
+    figure = side_by_side(*panels)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), figure[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, 88])
+    print(f"wrote {path}")
+
+
 def main():
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
         width, height, max_side = sys.argv[2:5]
@@ -118,10 +145,16 @@ def main():
     parser.add_argument("--max-side", type=int, default=321,
                         help="working size of the BSDS500 val part (default 321: 2/3)")
     parser.add_argument("--skip-speed", action="store_true")
+    parser.add_argument("--skip-quality", action="store_true")
+    parser.add_argument("--picture", default=None, metavar="PATH",
+                        help="also draw nearest-neighbour vs snapped labels on a crop")
     args = parser.parse_args()
     if not args.skip_speed:
         speed(*args.photo)
-    quality(args.max_side)
+    if not args.skip_quality:
+        quality(args.max_side)
+    if args.picture:
+        picture(args.picture, *args.photo)
 
 
 if __name__ == "__main__":
