@@ -128,7 +128,7 @@ def test_fit_merge_writes_a_scorer_that_segment_uses(tmp_path, weights_cache):
                  tmp_path, weights_cache)
     assert result.returncode == 0, result.stderr
     assert "round 2: fitted on" in result.stdout and \
-        f"(2 images at sizes x1, x0.667, x0.5, 2 round(s), size exponent 60:0.5/300:0.1) -> {out}" \
+        f"(2 images at sizes x1, x0.667, x0.5, 2 round(s), size exponent 30:1/60:0.5/300:0.1) -> {out}" \
         in result.stdout
     from tf_binmap.segmentation.learned import MergeScorer
 

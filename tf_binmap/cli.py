@@ -233,7 +233,7 @@ def _parser():
     p.add_argument("--size-exponent", default=None,
                    help="exponent of the smaller area in the merge score: a number, or "
                    "count:exponent points joined by '/' (linear in log count between them); "
-                   "default 60:0.5/300:0.1, the shipped scorer's")
+                   "default 30:1/60:0.5/300:0.1, the shipped scorer's")
     p.add_argument("--scales", default=None,
                    help="sizes to fit at, as factors of each image's own size joined by commas "
                    "(default 1,0.667,0.5: the full size, two thirds and half, the shipped "

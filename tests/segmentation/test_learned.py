@@ -109,7 +109,7 @@ def test_size_exponent_schedule_is_linear_in_log_count():
     assert parse_size_exponent("30:1/300:0.1") == ((30.0, 1.0), (300.0, 0.1))
     assert parse_size_exponent([[30, 1], [300, 0.1]]) == parse_size_exponent("30:1/300:0.1")
     assert parse_size_exponent("50:0.3") == 0.3  # one point: a constant
-    assert format_size_exponent(DEFAULT_SIZE_EXPONENT) == "60:0.5/300:0.1"
+    assert format_size_exponent(DEFAULT_SIZE_EXPONENT) == "30:1/60:0.5/300:0.1"
     assert format_size_exponent(0.1) == "0.1"
     for bad, message in [("-1", "expected a number"), ("a", "expected a number"),
                          ("30:1/300", "expected a number"), ("300:1/30:0.1", "increasing"),

@@ -27,7 +27,7 @@ The learned merge order (``scorer``, the default of `Segmenter` and `tf-binmap`;
 `tf_binmap.segmentation.learned`) replaces the distance by a classifier's score: the
 probability that annotators separate the two regions, fitted on BSDS500 train, weighted
 by the smaller region's area to a power that follows the region count (0.1 from 300
-regions up, 0.5 from 60 down). It reads the same running sums (plus the colour squares)
+regions up, 0.5 at 60, 1 from 30 down). It reads the same running sums (plus the colour squares)
 and rescores all live pairs when the count has fallen by a fifth.
 
 The small-region rule (``small_region_factor`` f > 0) changes the order, not the

@@ -12,9 +12,9 @@ segments, rewards); 1 is the greedy expected change of covering (merging two dif
 regions costs about the smaller one's area, merging two parts of one segment gains about
 as much): large sure-same pairs first, large sure-different pairs last. The exponent may
 depend on the region count: a schedule of (count, exponent) points, linear in log count
-between them and constant beyond (`parse_size_exponent`; text ``"60:0.5/300:0.1"``).
-The shipped scorer's, ``DEFAULT_SIZE_EXPONENT`` (0.5 at 60 regions and fewer, 0.1 at 300
-and more), was chosen on BSDS500 val against both all annotators and each image's
+between them and constant beyond (`parse_size_exponent`; text ``"30:1/60:0.5/300:0.1"``).
+The shipped scorer's, ``DEFAULT_SIZE_EXPONENT`` (1 at 30 regions and fewer, 0.5 at 60, 0.1
+at 300 and more), was chosen on BSDS500 val against both all annotators and each image's
 coarsest one, at three image sizes (docs/ABLATIONS.md, "A size exponent that follows the
 count" and "Image size").
 
@@ -74,9 +74,9 @@ PAIR_FEATURES = ("colour", "code", "border", "lightness", "spread_min", "spread_
 DEFAULT_MERGE_SCORER = "bsds500_train"
 #: Region counts at which a training tree is cut to collect pairs (besides its leaves).
 SNAPSHOT_COUNTS = (700, 500, 350, 250, 180, 130, 90, 65, 45, 30, 20, 14, 10)
-#: The size exponent of the shipped scorer: 0.5 at 60 regions and fewer, 0.1 at 300 and
-#: more, linear in log count between (chosen on BSDS500 val, at three image sizes).
-DEFAULT_SIZE_EXPONENT = ((60.0, 0.5), (300.0, 0.1))
+#: The size exponent of the shipped scorer: 1 at 30 regions and fewer, 0.5 at 60, 0.1 at
+#: 300 and more, linear in log count between (chosen on BSDS500 val, at three image sizes).
+DEFAULT_SIZE_EXPONENT = ((30.0, 1.0), (60.0, 0.5), (300.0, 0.1))
 #: The sizes (factors of each image's own size) the shipped scorer's training images are
 #: used at: the full size, two thirds and half of it (docs/ABLATIONS.md, "Image size").
 DEFAULT_TRAIN_SCALES = (1.0, 2.0 / 3.0, 0.5)
