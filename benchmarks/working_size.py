@@ -25,7 +25,6 @@ import sys
 import time
 from pathlib import Path
 
-
 os.environ.setdefault("TF_BINMAP_CACHE", "/tmp/tfbm_cache")
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
