@@ -76,6 +76,10 @@ def test_snap_labels_puts_the_boundary_on_the_full_size_edge():
     small_labels[20, 25] = 2
     assert set(np.unique(snap_labels(small_labels, image, small))) == {0, 1, 2}
     np.testing.assert_array_equal(snap_labels(truth, image, image), truth)
+    with pytest.raises(ValueError, match="snap_labels: expected the"):
+        snap_labels(small_labels, image, small[:, :40])
+    with pytest.raises(ValueError, match="snap_labels: expected .* integer labels"):
+        snap_labels(small_labels.astype(float), image, small)
 
 
 def test_a_large_photo_is_segmented_at_the_working_size_and_labelled_at_full_size():

@@ -83,8 +83,18 @@ def snap_labels(labels: np.ndarray, image: np.ndarray, small_image: np.ndarray,
     label of ``labels`` survives (a label the choice would erase keeps its pixels of the
     plain enlargement).
     """
+    labels, image, small_image = np.asarray(labels), np.asarray(image), np.asarray(small_image)
+    if labels.ndim != 2 or not np.issubdtype(labels.dtype, np.integer) or labels.size == 0 \
+            or labels.min() < 0:
+        raise ValueError(f"snap_labels: expected (h, w) integer labels >= 0, got dtype "
+                         f"{labels.dtype} and shape {labels.shape}")
     h, w = labels.shape
     height, width = image.shape[:2]
+    if image.ndim != 3 or small_image.shape != (h, w, image.shape[2]) or height < h or \
+            width < w:
+        raise ValueError(f"snap_labels: expected the (H, W, c) image and its (h, w, c) "
+                         f"shrunk copy with the labels' shape (h, w) = {labels.shape}, H >= h, "
+                         f"W >= w; got {image.shape} and {small_image.shape}")
     base = enlarge_labels(labels, (height, width))
     if (h, w) == (height, width):
         return base
@@ -216,7 +226,7 @@ class Segmenter:
             to the image's edges (`snap_labels`; the intermediates' per-pixel maps by
             nearest neighbour); default `DEFAULT_MAX_SIDE` (512);
             0 or None segments every image at its own size (slow and memory-hungry for
-            photos: a 4000x2667 photo takes minutes and several GB).
+            photos: a 4000x2667 photo takes about a minute and 5 GB).
     """
 
     HIERARCHY_DEFAULTS = HIERARCHY_DEFAULTS
