@@ -30,6 +30,11 @@ first. The script says which row equals the shipped file.
     python benchmarks/explore_scale.py --augment 0.6666667 0.5 \
         --augment-schedule 60:0.5/300:0.1 --schedules 100:0.5/300:0.1
     # also measured: --hidden 64 64 --epochs 8; --rules 0.2,2 0.4,2 0.8,2 (and 2,1 5,1)
+    # the third point at 30 regions (the shipped schedule), then its refit:
+    python benchmarks/explore_scale.py --schedules 20:1/60:0.5/300:0.1 \
+        30:1/60:0.5/300:0.1 30:0.75/60:0.5/300:0.1 30:1/100:0.5/300:0.1
+    python benchmarks/explore_scale.py --augment 0.6666667 0.5 \
+        --augment-schedule 30:1/60:0.5/300:0.1
 """
 import argparse
 import os
@@ -138,7 +143,7 @@ def main():
     parser.add_argument("--augment-schedule", default=None,
                         help="the gamma schedule the --augment scorers are fitted under "
                         "(default 100:0.5/300:0.1, the one chosen with full-size fits; the "
-                        "shipped file: 60:0.5/300:0.1)")
+                        "shipped file: 30:1/60:0.5/300:0.1)")
     parser.add_argument("--schedules", nargs="*", default=[],
                         help="also score the shipped network under these gamma schedules "
                         "(e.g. 100:0.25/300:0.1), one row each")
@@ -148,7 +153,8 @@ def main():
     start = time.perf_counter()
     # The schedule chosen with full-size fits (explore_size_schedule.py): the scorers of
     # the size question are fitted under it; the re-check of the schedule under the
-    # three-size network (--schedules, --augment-schedule) picked 60:0.5/300:0.1.
+    # three-size network (--schedules, --augment-schedule) picked 60:0.5/300:0.1, and a
+    # later one added a third point, 30:1/60:0.5/300:0.1 (the shipped file).
     schedule = FULL_SIZE_SCHEDULE
     _, refit = ss.networks()
     rows = {"weighted distance": dict(FIRST_ROUND_DISTANCE),
