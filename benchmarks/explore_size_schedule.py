@@ -22,7 +22,7 @@ annotator's numbers are printed, not used.
    the schedule itself (what `tf-binmap fit-merge --size-exponent SCHEDULE` does); the
    best of all rows was the shipped schedule. The shipped file has since been fitted at
    three image sizes and its schedule re-checked under them (explore_scale.py:
-   60:0.5/300:0.1), so the script now says so instead of checking that its full-size
+   60:0.5/300:0.1, then 30:1/60:0.5/300:0.1), so the script now says so instead of checking that its full-size
    refit equals the file; the small-region rule
    rows at the end use the shipped scorer (factors 0.2, 0.4, 0.8).
 
