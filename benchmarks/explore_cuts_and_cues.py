@@ -40,9 +40,9 @@ import explore_size_schedule as ss  # noqa: E402
 
 import tf_binmap.segmentation.hierarchy as hierarchy_module  # noqa: E402
 import tf_binmap.segmentation.learned as learned  # noqa: E402
-from tf_binmap.segmentation.hierarchy import _leaf_assignment, lab_image, merge_hierarchy  # noqa: E402
+from tf_binmap.segmentation.hierarchy import lab_image, merge_hierarchy  # noqa: E402
 from tf_binmap.segmentation.learned import (  # noqa: E402
-    FIRST_ROUND_DISTANCE, SNAPSHOT_COUNTS, MergeScorer, pairs_from_tables,
+    FIRST_ROUND_DISTANCE, MergeScorer, pairs_from_tables, region_pairs,
 )
 
 SIZES = (1.0, 2 / 3, 0.5)
@@ -153,25 +153,14 @@ def leaf_histograms(leaves, image):
 
 
 def extra_cues(tree, features, histograms):
-    """Per pair of `pairs_from_tables` (same order): |code difference| per dimension,
-    |a*|, |b*| differences, and L*, a*, b* histogram chi-squared distances."""
-    levels = sorted({tree.n_leaves, *SNAPSHOT_COUNTS}, reverse=True)
-    vectors = np.concatenate([features.colour, features.code, histograms / features.area[:, None]], axis=1)
+    """Per pair of `pairs_from_tables` (same order, `region_pairs`): |code difference| per
+    dimension, |a*|, |b*| differences, and L*, a*, b* histogram chi-squared distances."""
+    n_code = features.code.shape[1]
+    leaf_vectors = np.concatenate([features.colour, features.code,
+                                   histograms / features.area[:, None]], axis=1)
     out = []
-    for k in levels:
-        if k > tree.n_leaves or k < tree.min_segments:
-            continue
-        assignment = _leaf_assignment(tree, tree.n_leaves - k)
-        area = np.bincount(assignment, weights=features.area, minlength=k)
-        weighted = vectors * features.area[:, None]
-        region = np.stack([np.bincount(assignment, weights=weighted[:, j], minlength=k)
-                           for j in range(weighted.shape[1])], axis=1) / area[:, None]
-        first, second = assignment[features.edges[:, 0]], assignment[features.edges[:, 1]]
-        keep = first != second
-        low, high = np.minimum(first, second)[keep], np.maximum(first, second)[keep]
-        keys = np.unique(low * k + high)
-        a, b = region[keys // k], region[keys % k]
-        n_code = features.code.shape[1]
+    for _, _, _, region, a_ids, b_ids, _, _ in region_pairs(tree, features, leaf_vectors):
+        a, b = region[a_ids], region[b_ids]
         code_dims = np.abs(a[:, 1:3 + n_code] - b[:, 1:3 + n_code])  # a*, b*, code
         ha, hb = a[:, 3 + n_code:], b[:, 3 + n_code:]
         chi = 0.5 * (ha - hb) ** 2 / np.maximum(ha + hb, 1e-12)

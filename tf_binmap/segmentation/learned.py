@@ -63,6 +63,7 @@ __all__ = [
     "pairs_from_tables",
     "parse_size_exponent",
     "parse_train_scales",
+    "region_pairs",
     "rescale_sample",
     "training_pairs",
 ]
@@ -404,26 +405,24 @@ def training_pairs(tree, features, ground_truths, counts=SNAPSHOT_COUNTS, includ
     return pairs_from_tables(tree, features, tables, counts, include_leaves)
 
 
-def pairs_from_tables(tree, features, tables, counts=SNAPSHOT_COUNTS, include_leaves=True):
-    """`training_pairs` from the (GT segments, leaves) contingency tables of the
-    annotations (`tf_binmap.evaluation.metrics.contingency` of each with the leaves):
-    what a multi-round fit keeps instead of the full-size annotations."""
+def region_pairs(tree, features, leaf_vectors, counts=SNAPSHOT_COUNTS, include_leaves=True):
+    """The adjacent region pairs of a tree's cuts (at ``counts`` and, with
+    ``include_leaves``, at its leaves), from the finest cut down.
+
+    Yields, per cut: ``(k, assignment, area, vectors, a, b, length, strength)``: the
+    region count, each leaf's region, the regions' pixel counts and area-weighted means
+    of the rows of ``leaf_vectors`` (n_leaves, d), the two region ids of each adjacent
+    pair (a < b, sorted), and the pair's border length and summed border strength.
+    """
     from tf_binmap.segmentation.hierarchy import _leaf_assignment
 
-    if features.colour.shape[1] != 3 or features.colour_squares is None:
-        raise ValueError("training pairs need colour means and squares (region_features "
-                         "with a CIELAB colour image)")
-    leaf_vectors = np.concatenate([features.colour, features.code, features.colour_squares], axis=1)
-    n_code = features.code.shape[1]
-    total = float(features.area.sum())
-    xs, ys = [], []
+    weighted = leaf_vectors * features.area[:, None]
     levels = sorted({tree.n_leaves, *counts} if include_leaves else set(counts), reverse=True)
     for k in levels:
         if k > tree.n_leaves or k < tree.min_segments:
             continue
         assignment = _leaf_assignment(tree, tree.n_leaves - k)
         area = np.bincount(assignment, weights=features.area, minlength=k)
-        weighted = leaf_vectors * features.area[:, None]
         vectors = np.stack([np.bincount(assignment, weights=weighted[:, j], minlength=k)
                             for j in range(weighted.shape[1])], axis=1) / area[:, None]
         first, second = assignment[features.edges[:, 0]], assignment[features.edges[:, 1]]
@@ -432,10 +431,25 @@ def pairs_from_tables(tree, features, tables, counts=SNAPSHOT_COUNTS, include_le
         keys, inverse = np.unique(low * k + high, return_inverse=True)
         length = np.bincount(inverse, weights=features.border_length[keep], minlength=len(keys))
         strength = np.bincount(inverse, weights=features.border_strength[keep], minlength=len(keys))
-        a, b = keys // k, keys % k
+        yield k, assignment, area, vectors, keys // k, keys % k, length, strength
+
+
+def pairs_from_tables(tree, features, tables, counts=SNAPSHOT_COUNTS, include_leaves=True):
+    """`training_pairs` from the (GT segments, leaves) contingency tables of the
+    annotations (`tf_binmap.evaluation.metrics.contingency` of each with the leaves):
+    what a multi-round fit keeps instead of the full-size annotations."""
+    if features.colour.shape[1] != 3 or features.colour_squares is None:
+        raise ValueError("training pairs need colour means and squares (region_features "
+                         "with a CIELAB colour image)")
+    leaf_vectors = np.concatenate([features.colour, features.code, features.colour_squares], axis=1)
+    n_code = features.code.shape[1]
+    total = float(features.area.sum())
+    xs, ys = [], []
+    for k, assignment, area, vectors, a, b, length, strength in region_pairs(
+            tree, features, leaf_vectors, counts, include_leaves):
         xs.append(pair_features(vectors[a], vectors[b], area[a], area[b], length, strength,
                                 k, total, n_code))
-        different = np.zeros(len(keys))
+        different = np.zeros(len(a))
         onehot = np.zeros((tree.n_leaves, k))
         onehot[np.arange(tree.n_leaves), assignment] = 1.0
         for table in tables:
