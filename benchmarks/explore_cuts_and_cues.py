@@ -48,22 +48,6 @@ from tf_binmap.segmentation.learned import (  # noqa: E402
 SIZES = (1.0, 2 / 3, 0.5)
 
 
-def cut_records(prepared, trees, mode):
-    """`explore_size_schedule.tree_records` of ready trees; ``mode`` "level": one global
-    level per operating point (`explore_beyond_paper.global_thresholds`)."""
-    thresholds = ex.global_thresholds(trees, ex.MATCH_COUNTS) if mode == "level" else None
-    rows = []
-    for item, tree in zip(prepared.items, trees):
-        points = []
-        for k, n in enumerate(ex.MATCH_COUNTS):
-            if thresholds is not None:
-                n = tree.n_leaves - int(np.searchsorted(tree.levels, thresholds[k], side="right"))
-            tables, n_eff = ex.cut_tables(tree, item["tables"], n)
-            points.append((ss.per_annotator(tables), n_eff))
-        rows.append(points)
-    return rows
-
-
 def score_cuts(scorer, label, sizes=SIZES):
     minima = {"count": [], "level": []}
     for factor in sizes:
@@ -71,7 +55,7 @@ def score_cuts(scorer, label, sizes=SIZES):
         trees = [merge_hierarchy(item["leaves"], ex.features_for(item, "x1p8"), scorer=scorer)
                  for item in prepared.items]
         for mode in minima:
-            result = ss.differences(cut_records(prepared, trees, mode), egs)
+            result = ss.differences(ss.cut_records(prepared, trees, mode), egs)
             ss.report(f"{label}, {mode} cut | x{factor:.3f}", result)
             minima[mode].extend(ss.criterion(result))
     return minima
@@ -128,7 +112,7 @@ def run_upsample(long_side=481):
                               for t in (contingency(g, leaves) for g in gts)]
         trees = [merge_hierarchy(it["leaves"], ex.features_for(it, "x1p8"), scorer=scorer)
                  for it in prepared.items]
-        result = ss.differences(cut_records(prepared, trees, "count"), egs)
+        result = ss.differences(ss.cut_records(prepared, trees), egs)
         ss.report(f"shipped, enlarged to {long_side} | x{factor:.3f}", result)
         minima.extend(ss.criterion(result))
     print_criterion({f"shipped, enlarged to {long_side}": minima})

@@ -84,11 +84,23 @@ def egs_records(samples, cache: Path):
 
 
 def tree_records(prepared, scorer=None, **params):
+    trees = [merge_hierarchy(item["leaves"], ex.features_for(item, "x1p8"), scorer=scorer, **params)
+             for item in prepared.items]
+    return cut_records(prepared, trees)
+
+
+def cut_records(prepared, trees, mode="count"):
+    """Per image and operating point (`explore_beyond_paper.MATCH_COUNTS`): the
+    per-annotator records of the cut of its tree and the cut's segment count. ``mode``
+    "count": n segments per image; "level": one global level per operating point
+    (`explore_beyond_paper.global_thresholds`)."""
+    thresholds = ex.global_thresholds(trees, ex.MATCH_COUNTS) if mode == "level" else None
     rows = []
-    for item in prepared.items:
-        tree = merge_hierarchy(item["leaves"], ex.features_for(item, "x1p8"), scorer=scorer, **params)
+    for item, tree in zip(prepared.items, trees):
         points = []
-        for n in ex.MATCH_COUNTS:
+        for k, n in enumerate(ex.MATCH_COUNTS):
+            if thresholds is not None:
+                n = tree.n_leaves - int(np.searchsorted(tree.levels, thresholds[k], side="right"))
             tables, n_eff = ex.cut_tables(tree, item["tables"], n)
             points.append((per_annotator(tables), n_eff))
         rows.append(points)

@@ -107,6 +107,7 @@ def test_a_large_photo_is_segmented_at_the_working_size_and_labelled_at_full_siz
     assert spy.shapes[-1][1:3] == (600, 700)
     result = segmenter.segment(small, return_intermediates=True)
     assert spy.shapes[-1][1:3] == (200, 300) and "resize" not in result.timings
+    assert segmenter.shrinks(image.shape) and not segmenter.shrinks(small.shape)
 
 
 def test_max_side_errors_name_the_setting():

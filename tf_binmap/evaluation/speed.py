@@ -46,7 +46,7 @@ def benchmark(segmenters, encoded_images, repeats=3, batch=1):
     images = [_decode(data) for data in encoded_images]
     # Warm up every model (graph tracing, first-call allocations) outside the timings.
     for segmenter in segmenters.values():
-        if segmenter.working_size(images[0].shape) != images[0].shape[:2]:
+        if segmenter.shrinks(images[0].shape):
             segmenter.segment(images[0])  # at the working size (max_side)
         else:
             segmenter.model.encode(np.stack(images[:batch]))
@@ -68,7 +68,7 @@ def benchmark(segmenters, encoded_images, repeats=3, batch=1):
                 # the working size (max_side; the shrink counts as network time) go
                 # through segment() one at a time.
                 if segmenter.merge_mode != "codes" or \
-                        segmenter.working_size(group[0].shape) != group[0].shape[:2]:
+                        segmenter.shrinks(group[0].shape):
                     for image in group:
                         timings = segmenter.segment(image, return_intermediates=True).timings
                         times[name]["network"].append(timings["network"] + timings.get("resize", 0.0))

@@ -173,7 +173,7 @@ def segment_files(segmenter, paths, out_dir, batch_size=4, redo=False, progress=
         # One image at a time through segment(): the hierarchy, and images shrunk to the
         # working size (max_side); the paper's method batches same-size images.
         if segmenter.merge_mode != "codes" or \
-                segmenter.working_size(group[0][1].shape) != group[0][1].shape[:2]:
+                segmenter.shrinks(group[0][1].shape):
             for path, image in group:
                 try:
                     result = segmenter.segment(image, return_intermediates=True)

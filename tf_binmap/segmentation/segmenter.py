@@ -368,6 +368,10 @@ class Segmenter:
         """(height, width) an image of ``shape`` is segmented at (`working_size`)."""
         return working_size(int(shape[0]), int(shape[1]), self.max_side)
 
+    def shrinks(self, shape) -> bool:
+        """Whether an image of ``shape`` is segmented shrunk (larger than ``max_side``)."""
+        return self.working_size(shape) != tuple(shape[:2])
+
     def segment(self, image, return_intermediates=False):
         """uint8 RGB (H, W, 3) -> int32 (H, W) labels 0..n-1 (or a SegmentationResult).
 
