@@ -575,7 +575,9 @@ def _cmd_demo(args):
         result = segmenter.segment(image, return_intermediates=True)
         path = write_png_atomic(out_dir / f"{name}.png", segmentation_figure(image, result))
         if not args.quiet:
-            print(f"{name}: {image.shape[1]}x{image.shape[0]}, code map "
+            height, width = segmenter.working_size(image.shape)
+            shrunk = f" (segmented at {width}x{height})" if segmenter.shrinks(image.shape) else ""
+            print(f"{name}: {image.shape[1]}x{image.shape[0]}{shrunk}, code map "
                   f"{result.code_map.shape[1]}x{result.code_map.shape[0]} "
                   f"({result.bits} bits), {result.superpixels.max() + 1} superpixels -> "
                   f"{result.labels.max() + 1} segments: {path}")
