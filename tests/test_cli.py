@@ -178,6 +178,9 @@ def test_demo_writes_one_figure_per_photo(tmp_path, weights_cache):
         # Four panels at the photo's height: image | binary map | superpixels | segments.
         assert figure.shape[0] == photo.shape[0]
         assert figure.shape[1] >= 4 * photo.shape[1]
+    # The 600x400 coffee photo is over max_side (512): the line says so.
+    assert "coffee: 600x400 (segmented at 512x341)" in result.stdout
+    assert "chelsea: 451x300, code map" in result.stdout
 
 
 @pytest.mark.network
