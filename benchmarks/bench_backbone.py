@@ -18,7 +18,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
 
 from tf_binmap import AlexNetFCN  # noqa: E402
-from tf_binmap.weights import expected_weight_shapes  # noqa: E402
+from tf_binmap.models.architecture import expected_weight_shapes
 
 STRIDES = {"conv1": 4}
 

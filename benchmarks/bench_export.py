@@ -90,8 +90,9 @@ def main():
     import tensorflow as tf
     from tqdm.auto import tqdm
 
-    from tf_binmap.export import (SavedModelCodeMapper, TFLiteCodeMapper,
-                                  codes_agreement, export_saved_model, export_tflite)
+    from tf_binmap.export.runners import SavedModelCodeMapper, TFLiteCodeMapper, codes_agreement
+    from tf_binmap.export.saved_model import export_saved_model
+    from tf_binmap.export.tflite import export_tflite
     from tf_binmap.io import list_images, read_image_rgb
     from tf_binmap.models.binary_map import BinaryMapModel
 

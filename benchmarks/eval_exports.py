@@ -18,12 +18,13 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tf_binmap.evaluation.benchmark import (  # noqa: E402
-    BinaryMapMethod, _open_dataset, evaluate, format_table, write_json,
-)
-from tf_binmap.export import (  # noqa: E402
-    SavedModelCodeMapper, TFLiteCodeMapper, export_saved_model, export_tflite,
-)
+from tf_binmap.evaluation.methods import BinaryMapMethod
+from tf_binmap.evaluation.command import open_dataset as _open_dataset
+from tf_binmap.evaluation.runner import evaluate
+from tf_binmap.evaluation.reports import format_table, write_json
+from tf_binmap.export.runners import SavedModelCodeMapper, TFLiteCodeMapper
+from tf_binmap.export.saved_model import export_saved_model
+from tf_binmap.export.tflite import export_tflite
 from tf_binmap.models.binary_map import BinaryMapModel  # noqa: E402
 
 

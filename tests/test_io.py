@@ -6,7 +6,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tf_binmap.io import ImageReadError, ImageWriteError, read_image_rgb, write_png_atomic
+from tf_binmap.io import (
+    ImageReadError,
+    ImageWriteError,
+    read_image_rgb,
+    write_png_atomic,
+)
 
 
 def _rgb(height=5, width=7, seed=0):

@@ -9,9 +9,9 @@ import sys
 
 import pytest
 
-from tf_binmap import weights
 from tf_binmap.presets import PRESETS, get_preset
-from tf_binmap.weights import WeightsError
+from tf_binmap.weights import download, named, resolve
+from tf_binmap.weights.named import WeightsError
 
 
 @pytest.fixture
@@ -25,21 +25,21 @@ def test_download_verifies_the_checksum_and_writes_atomically(tmp_path, cache):
     source.write_bytes(b"weights" * 1000)
     digest = hashlib.sha256(source.read_bytes()).hexdigest()
     url = source.as_uri()
-    path = weights.fetch_url(url, digest, "alexnet.bin", progress=False)
+    path = download.fetch_url(url, digest, "alexnet.bin", progress=False)
     assert path.read_bytes() == source.read_bytes()
     # A prefix is accepted (torchvision publishes 8 hex digits) and so is sha1.
     sha1 = hashlib.sha1(source.read_bytes()).hexdigest()
-    assert weights.download(url, tmp_path / "b.bin", checksum=f"sha1:{sha1}",
+    assert download.download(url, tmp_path / "b.bin", checksum=f"sha1:{sha1}",
                             progress=False).is_file()
     with pytest.raises(WeightsError, match="sha256 of .* is .*, expected 00000000"):
-        weights.download(url, tmp_path / "c.bin", checksum="00000000", progress=False)
+        download.download(url, tmp_path / "c.bin", checksum="00000000", progress=False)
     assert not (tmp_path / "c.bin").exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".c.bin")]
 
 
 def test_failed_download_says_what_was_tried_and_what_to_do(cache):
     with pytest.raises(WeightsError) as error:
-        weights.fetch_url("http://127.0.0.1:9/alexnet-owt-7be5be79.pth", "7be5be79",
+        download.fetch_url("http://127.0.0.1:9/alexnet-owt-7be5be79.pth", "7be5be79",
                           "alexnet-owt-7be5be79.pth", progress=False)
     message = str(error.value)
     assert "http://127.0.0.1:9/alexnet-owt-7be5be79.pth" in message
@@ -57,17 +57,17 @@ def test_supplied_file_of_the_wrong_kind_is_refused(tmp_path, cache):
     text = tmp_path / "alexnet.pth"
     text.write_text("not a checkpoint")
     with pytest.raises(WeightsError, match="alexnet.pth"):
-        weights.preset_weights_path(get_preset("alexnet_torchvision_imagenet"),
+        resolve.preset_weights_path(get_preset("alexnet_torchvision_imagenet"),
                                     weights_path=text)
     other = tmp_path / "weights.onnx"
     other.write_bytes(b"\0")
     with pytest.raises(WeightsError, match="unsupported weights format"):
-        weights.preset_weights_path(get_preset("alexnet_caffe_bvlc"), weights_path=other)
+        resolve.preset_weights_path(get_preset("alexnet_caffe_bvlc"), weights_path=other)
     caffe_for_torchvision = tmp_path / "bvlc_alexnet.caffemodel"
     caffe_for_torchvision.write_bytes(b"\0")
     with pytest.raises(WeightsError, match="holds caffe AlexNet weights, but a "
                                            "torchvision model"):
-        weights.preset_weights_path(get_preset("alexnet_torchvision_imagenet"),
+        resolve.preset_weights_path(get_preset("alexnet_torchvision_imagenet"),
                                     weights_path=caffe_for_torchvision)
 
 
@@ -79,7 +79,7 @@ def test_converter_command_line(lpips_checkpoint, tmp_path):
                              str(lpips_checkpoint), str(out)], capture_output=True,
                             text=True, env=env, timeout=300)
     assert result.returncode == 0, result.stderr
-    variant, converted = weights.read_named_weights(out)
+    variant, converted = named.read_named_weights(out)
     assert variant == "torchvision" and sorted(converted) == [f"conv{i}" for i in range(1, 6)]
     assert converted["conv1"][0].shape == (11, 11, 3, 64)
 

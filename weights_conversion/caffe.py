@@ -27,7 +27,11 @@ from google.protobuf.message import DecodeError
 
 from weights_conversion import caffe_proto
 from weights_conversion.common import (
-    CAFFE_TO_KERAS_NAMES, ConversionError, conv_oihw_to_hwio, fc6_to_conv6, fc7_to_conv7,
+    CAFFE_TO_KERAS_NAMES,
+    ConversionError,
+    conv_oihw_to_hwio,
+    fc6_to_conv6,
+    fc7_to_conv7,
 )
 
 __all__ = [

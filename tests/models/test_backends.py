@@ -11,10 +11,10 @@ import textwrap
 
 import numpy as np
 import pytest
-
 from helpers import assert_close
+
 from tf_binmap import AlexNetFCN
-from tf_binmap.weights import save_named_weights
+from tf_binmap.weights.named import save_named_weights
 
 SCRIPT = textwrap.dedent("""
     import sys

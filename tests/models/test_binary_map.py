@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import json
 
+import keras
 import numpy as np
 import pytest
-
-import keras
 
 from tf_binmap import AlexNetFCN, BinaryMapModel, HashingLayer
 from tf_binmap.hashing.codes import pack_bits
 from tf_binmap.hashing.itq import encode, fit_itq
 from tf_binmap.hashing.params import (
-    ITQParameterError, load_itq_parameters, read_itq_metadata, save_itq_parameters,
+    ITQParameterError,
+    load_itq_parameters,
+    read_itq_metadata,
+    save_itq_parameters,
 )
 from tf_binmap.presets import BINARY_MAP_PRESETS, DEFAULT_BINARY_MAP_PRESET
 

@@ -5,10 +5,15 @@ import dataclasses
 import numpy as np
 import pytest
 
-from tf_binmap.segmentation.hierarchy import (
-    MergeTree, border_statistics, cut, cut_at_level, hierarchical_segmentation, lab_image,
-    merge_hierarchy, pixel_pair_strengths, region_features,
+from tf_binmap.segmentation.agglomerate import merge_hierarchy
+from tf_binmap.segmentation.hierarchy import hierarchical_segmentation
+from tf_binmap.segmentation.regions import (
+    border_statistics,
+    lab_image,
+    pixel_pair_strengths,
+    region_features,
 )
+from tf_binmap.segmentation.tree import MergeTree, cut, cut_at_level
 
 
 def _two_halves(height=24, width=32):

@@ -6,8 +6,13 @@ import numpy as np
 import pytest
 import skimage.data
 
-from tf_binmap.segmentation.segmenter import (
-    DEFAULT_MAX_SIDE, MIN_MAX_SIDE, Segmenter, enlarge_labels, snap_labels, working_size,
+from tf_binmap.segmentation.segmenter import Segmenter
+from tf_binmap.segmentation.working_size import (
+    DEFAULT_MAX_SIDE,
+    MIN_MAX_SIDE,
+    enlarge_labels,
+    snap_labels,
+    working_size,
 )
 
 

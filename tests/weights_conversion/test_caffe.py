@@ -8,7 +8,10 @@ import pytest
 
 from weights_conversion import caffe_proto
 from weights_conversion.caffe import (
-    CAFFE_ALEXNET_SHAPES, caffe_blobs_to_keras, convert_caffemodel, read_caffemodel,
+    CAFFE_ALEXNET_SHAPES,
+    caffe_blobs_to_keras,
+    convert_caffemodel,
+    read_caffemodel,
     write_caffemodel,
 )
 from weights_conversion.common import ConversionError

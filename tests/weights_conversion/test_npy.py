@@ -12,9 +12,13 @@ import pytest
 from weights_conversion.caffe import caffe_blobs_to_keras
 from weights_conversion.common import ConversionError
 from weights_conversion.npy import (
-    CAFFE_TF_ALEXNET_SHAPES, convert_npy, load_npy_restricted, read_alexnet_npy,
+    CAFFE_TF_ALEXNET_SHAPES,
+    convert_npy,
+    load_npy_restricted,
+    read_alexnet_npy,
     write_alexnet_npy,
 )
+
 
 @pytest.fixture(scope="module")
 def keras_weights(blobs):

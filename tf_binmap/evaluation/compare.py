@@ -25,6 +25,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from tf_binmap.io.files import write_figure_atomic
+
 __all__ = [
     "PER_IMAGE_COLUMNS",
     "compare_curves",
@@ -195,13 +197,9 @@ def plot_comparison(results, comparison: dict, path, baselines: Sequence[str] = 
     ``comparison["baseline"]`` at each matched count with its bootstrap interval.
     ``comparison``: {"curve", "baseline", "rows" (`compare_curves`), "n_resamples"}.
     Written atomically as PNG; returns the path."""
-    from pathlib import Path
-
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
-
-    from tf_binmap.io import atomic_output
 
     figure = Figure(figsize=(12, 8), dpi=100, layout="constrained")
     FigureCanvasAgg(figure)
@@ -247,8 +245,4 @@ def plot_comparison(results, comparison: dict, path, baselines: Sequence[str] = 
         lower.xaxis.set_minor_formatter(NullFormatter())
     if title:
         figure.suptitle(title)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_output(path) as tmp:
-        figure.savefig(str(tmp), format="png")
-    return path
+    return write_figure_atomic(figure, path)

@@ -17,7 +17,6 @@ Several annotations of one image are given as a list of label maps (`gts`).
 
 from __future__ import annotations
 
-
 import numpy as np
 
 __all__ = [
@@ -72,7 +71,9 @@ def contingency(gt: np.ndarray, pred: np.ndarray) -> np.ndarray:
     return counts.reshape(n_gt, n_pred).astype(np.int64, copy=False)
 
 
-def _best_ious_from_table(table: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def best_ious_from_table(table: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Best IoU of each ground-truth segment (rows) with any predicted segment (columns)
+    of a contingency ``table``, and the segments' areas."""
     gt_areas = table.sum(axis=1)
     pred_areas = table.sum(axis=0)
     present = gt_areas > 0
@@ -93,7 +94,7 @@ def best_ious(gt: np.ndarray, pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]
         (best_iou, area): float64 and int64 arrays with one entry per ground-truth label
         present in `gt` (in label order); area is the segment's pixel count.
     """
-    return _best_ious_from_table(contingency(gt, pred))
+    return best_ious_from_table(contingency(gt, pred))
 
 
 def segmentation_iou(gts, pred: np.ndarray) -> dict[str, np.ndarray | float]:
@@ -195,7 +196,7 @@ class SegmentationScores:
         gts = _as_list(gts)
         pred = np.asarray(pred)
         tables = [contingency(gt, pred) for gt in gts]
-        ious_and_areas = [_best_ious_from_table(table) for table in tables]
+        ious_and_areas = [best_ious_from_table(table) for table in tables]
         ious = np.concatenate([iou for iou, _ in ious_and_areas])
         areas = np.concatenate([area for _, area in ious_and_areas])
         record = {

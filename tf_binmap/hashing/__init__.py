@@ -9,7 +9,6 @@ from tf_binmap.hashing.codes import (
     unpack_bits,
 )
 from tf_binmap.hashing.itq import (
-    FeatureStatistics,
     ITQResult,
     encode,
     fit_itq,
@@ -18,6 +17,7 @@ from tf_binmap.hashing.itq import (
     project_features,
     quantization_loss,
 )
+from tf_binmap.hashing.statistics import FeatureStatistics
 
 __all__ = [
     "MAX_BITS", "FeatureStatistics", "ITQResult", "code_dtype", "code_map_to_rgb",

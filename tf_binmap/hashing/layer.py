@@ -14,9 +14,10 @@ is exactly the hard bit, the backward pass is that of ``clip(z, -1, 1)``.
 
 from __future__ import annotations
 
-import numpy as np
+from typing import Any
 
 import keras
+import numpy as np
 from keras import ops
 
 OUTPUT_MODES = ("bits", "signs", "codes")
@@ -40,8 +41,10 @@ class HashingLayer(keras.layers.Layer):
     Input: (..., d) float. Output: see ``output_mode``.
     """
 
-    def __init__(self, bits, mean=None, projection=None, output_mode="bits",
-                 trainable_projection=False, iterations=50, seed=0, **kwargs):
+    def __init__(self, bits: int, mean: np.ndarray | None = None,
+                 projection: np.ndarray | None = None, output_mode: str = "bits",
+                 trainable_projection: bool = False, iterations: int = 50, seed: int = 0,
+                 **kwargs):
         kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
         self.bits = int(bits)
@@ -106,7 +109,7 @@ class HashingLayer(keras.layers.Layer):
             self.projection.assign(self.input_projection)
         self.built = True
 
-    def set_parameters(self, mean, projection):
+    def set_parameters(self, mean: np.ndarray, projection: np.ndarray) -> None:
         """Assign (d,) ``mean`` and (d, bits) ``projection`` (builds if needed)."""
         mean = np.asarray(mean, np.float32)
         projection = np.asarray(projection, np.float32)
@@ -118,7 +121,8 @@ class HashingLayer(keras.layers.Layer):
         self.projection.assign(projection)
 
     # -------------------------------------------------------------------- adapt
-    def adapt(self, data, steps=None, max_vectors_per_batch=None, seed=None):
+    def adapt(self, data: Any, steps: int | None = None, max_vectors_per_batch: int | None = None,
+              seed: int | None = None) -> None:
         """Fit ITQ to ``data`` and store the mean and projection.
 
         ``data``: an array (..., d), a ``tf.data.Dataset`` or any iterable of such

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tf_binmap.io import atomic_output
+from tf_binmap.io.files import atomic_output
 
 
 class ITQParameterError(ValueError):
@@ -77,6 +77,7 @@ def load_itq_parameters(path, bits=None, layer=None, dim=None, upscale=None,
 
 
 def read_itq_metadata(path):
+    """The metadata dict stored in an ITQ parameter file."""
     with np.load(path, allow_pickle=False) as data:
         return json.loads(str(data["metadata"])) if "metadata" in data else {}
 

@@ -1,13 +1,15 @@
-"""Keras 3 models: the AlexNetFCN backbone and its small layers."""
+"""Keras 3 models: the AlexNetFCN backbone (`alexnet`), its small layers (`layers`), the
+image -> code map model (`binary_map`) and the architecture facts they are built from
+(`architecture`, no Keras). Names load on first use."""
 
-from tf_binmap.models.alexnet import (
-    FEATURE_LAYERS, VARIANTS, AlexNetFCN, AlexNetVariant, feature_map_size,
-    feature_stride, min_input_size,
-)
-from tf_binmap.models.layers import ImagePreprocessing, LocalResponseNormalization
+from tf_binmap.lazy_exports import lazy_exports
 
-__all__ = [
-    "AlexNetFCN", "AlexNetVariant", "FEATURE_LAYERS", "ImagePreprocessing",
-    "LocalResponseNormalization", "VARIANTS", "feature_map_size", "feature_stride",
-    "min_input_size",
-]
+__getattr__, __dir__, __all__ = lazy_exports(__name__, {
+    "AlexNetFCN": "tf_binmap.models.alexnet",
+    "BinaryMapModel": "tf_binmap.models.binary_map",
+    "ImagePreprocessing": "tf_binmap.models.layers",
+    "LocalResponseNormalization": "tf_binmap.models.layers",
+    **{name: "tf_binmap.models.architecture" for name in (
+        "AlexNetVariant", "FEATURE_LAYERS", "VARIANTS", "WEIGHT_LAYERS", "feature_geometry",
+        "feature_map_size", "feature_stride", "min_input_size")},
+})

@@ -15,139 +15,23 @@ requested ``feature_layers`` (each taken after its ReLU).
 
 from __future__ import annotations
 
-import dataclasses
-import math
+import os
+from collections.abc import Sequence
+from typing import Any
 
 import keras
+import numpy as np
 
-from tf_binmap.models.layers import ImagePreprocessing, LocalResponseNormalization
-
-
-@dataclasses.dataclass(frozen=True)
-class AlexNetVariant:
-    """Architecture and input convention of one AlexNet variant."""
-
-    name: str
-    filters: tuple  # conv1..conv5
-    groups: tuple  # conv1..conv5
-    conv1_padding: int
-    lrn: bool
-    ceil_pooling: bool
-    bgr: bool
-    scale: float
-    mean: tuple
-    std: tuple
-    fc_units: int = 4096
-
-
-VARIANTS = {
-    "caffe": AlexNetVariant(
-        name="caffe",
-        filters=(96, 256, 384, 384, 256),
-        groups=(1, 2, 1, 2, 2),
-        conv1_padding=0,
-        lrn=True,
-        ceil_pooling=True,
-        bgr=True,
-        scale=1.0,
-        mean=(104.0, 117.0, 123.0),  # B, G, R mean pixel of ImageNet
-        std=(1.0, 1.0, 1.0),
-    ),
-    "torchvision": AlexNetVariant(
-        name="torchvision",
-        filters=(64, 192, 384, 256, 256),
-        groups=(1, 1, 1, 1, 1),
-        conv1_padding=2,
-        lrn=False,
-        ceil_pooling=False,
-        bgr=False,
-        scale=1.0 / 255.0,
-        mean=(0.485, 0.456, 0.406),
-        std=(0.229, 0.224, 0.225),
-    ),
-}
-
-# The feature maps a caller can ask for, in network order.
-FEATURE_LAYERS = (
-    "conv1", "pool1", "conv2", "pool2", "conv3", "conv4", "conv5", "pool5",
-    "conv6", "conv7",
+from tf_binmap.models.architecture import (
+    FEATURE_LAYERS,
+    VARIANTS,
+    WEIGHT_LAYERS,
+    AlexNetVariant,
+    feature_map_size,
+    get_variant,
+    min_input_size,
 )
-# Layers that hold weights, in network order.
-WEIGHT_LAYERS = ("conv1", "conv2", "conv3", "conv4", "conv5", "conv6", "conv7")
-
-
-def get_variant(variant):
-    if isinstance(variant, AlexNetVariant):
-        return variant
-    try:
-        return VARIANTS[variant]
-    except KeyError:
-        raise ValueError(
-            f"unknown AlexNet variant {variant!r}; choose one of {sorted(VARIANTS)}"
-        ) from None
-
-
-def _pool_size(size, ceil):
-    if size < 3:
-        return 0
-    return (math.ceil if ceil else math.floor)((size - 3) / 2) + 1
-
-
-def feature_map_size(variant, layer, size):
-    """Spatial size of ``layer``'s output along one axis for an input of ``size``.
-
-    Returns 0 or less when the input is too small for the layer.
-    """
-    spec = get_variant(variant)
-    if layer not in FEATURE_LAYERS:
-        raise ValueError(f"unknown feature layer {layer!r}; choose from {FEATURE_LAYERS}")
-    s = (size + 2 * spec.conv1_padding - 11) // 4 + 1 if size >= 11 - 2 * spec.conv1_padding else 0
-    sizes = {"conv1": s}
-    s = _pool_size(s, spec.ceil_pooling)
-    sizes["pool1"] = sizes["conv2"] = s
-    s = _pool_size(s, spec.ceil_pooling)
-    sizes["pool2"] = sizes["conv3"] = sizes["conv4"] = sizes["conv5"] = s
-    s = _pool_size(s, spec.ceil_pooling)
-    sizes["pool5"] = s
-    sizes["conv6"] = sizes["conv7"] = s - 5 if s >= 6 else 0
-    return sizes[layer]
-
-
-def min_input_size(variant, layer):
-    """Smallest input side length that gives ``layer`` a 1x1 output."""
-    size = 1
-    while feature_map_size(variant, layer, size) < 1:
-        size += 1
-    return size
-
-
-def feature_geometry(variant, layer):
-    """(stride, offset): cell i of ``layer``'s map is centred on input pixel
-    ``offset + stride * i`` (the centre of its receptive field).
-
-    Each conv/pool of kernel k, stride s, padding p moves the centre of cell 0 by
-    ``stride_so_far * ((k - 1) / 2 - p)``; Caffe's extra bottom/right pooling pad
-    does not move it. torchvision conv5: (16, 15); Caffe conv5: (16, 17).
-    """
-    spec = get_variant(variant)
-    if layer not in FEATURE_LAYERS:
-        raise ValueError(f"unknown feature layer {layer!r}; choose from {FEATURE_LAYERS}")
-    steps = {  # layer -> (kernel, stride, padding) applied to reach it
-        "conv1": (11, 4, spec.conv1_padding), "pool1": (3, 2, 0), "conv2": (5, 1, 2),
-        "pool2": (3, 2, 0), "conv3": (3, 1, 1), "conv4": (3, 1, 1), "conv5": (3, 1, 1),
-        "pool5": (3, 2, 0), "conv6": (6, 1, 0), "conv7": (1, 1, 0),
-    }
-    stride, offset = 1, 0.0
-    for name in FEATURE_LAYERS[: FEATURE_LAYERS.index(layer) + 1]:
-        kernel, step, padding = steps[name]
-        offset += stride * ((kernel - 1) / 2 - padding)
-        stride *= step
-    return stride, offset
-
-
-def feature_stride(layer):
-    """Input pixels between neighbouring cells of ``layer``'s map."""
-    return feature_geometry("torchvision", layer)[0]
+from tf_binmap.models.layers import ImagePreprocessing, LocalResponseNormalization
 
 
 @keras.saving.register_keras_serializable(package="tf_binmap")
@@ -160,7 +44,7 @@ class AlexNetFCN(keras.Model):
             only up to the deepest of them (so a conv5-only model has no conv6/conv7
             weights).
         weights: optional path of a named-layer weights file (see
-            ``tf_binmap.weights.load_named_weights``) to load after building.
+            ``tf_binmap.weights.named.load_named_weights``) to load after building.
 
     Input: float32 (batch, H, W, 3) as made by ``preprocess`` (dynamic H and W).
     Output: ``{name: (batch, h, w, c)}``.
@@ -171,8 +55,9 @@ class AlexNetFCN(keras.Model):
         >>> maps["conv5"].shape  # (batch, h, w, 256)
     """
 
-    def __init__(self, variant="torchvision", feature_layers=("conv5",), weights=None,
-                 **kwargs):
+    def __init__(self, variant: str | AlexNetVariant = "torchvision",
+                 feature_layers: Sequence[str] = ("conv5",),
+                 weights: str | os.PathLike | None = None, **kwargs):
         spec = get_variant(variant)
         feature_layers = tuple(feature_layers)
         unknown = [n for n in feature_layers if n not in FEATURE_LAYERS]
@@ -232,21 +117,22 @@ class AlexNetFCN(keras.Model):
             spec.mean, spec.std, spec.scale, spec.bgr, name="preprocessing"
         )
         if weights is not None:
-            from tf_binmap.weights import load_named_weights
+            from tf_binmap.weights.named import load_named_weights
 
             load_named_weights(self, weights)
 
     @property
-    def spec(self):
+    def spec(self) -> AlexNetVariant:
+        """The `AlexNetVariant` (architecture and input convention) of this model."""
         return VARIANTS[self.variant]
 
     @property
-    def weight_layer_names(self):
+    def weight_layer_names(self) -> tuple[str, ...]:
         """Names of the layers with weights in this model (conv1 .. conv7)."""
         present = {layer.name for layer in self.layers}
         return tuple(name for name in WEIGHT_LAYERS if name in present)
 
-    def check_input_size(self, height, width):
+    def check_input_size(self, height: int | None, width: int | None) -> None:
         """Raise ValueError if (height, width) is below the receptive field."""
         for side, value in (("height", height), ("width", width)):
             if value is not None and int(value) < self.min_input_size:
@@ -264,7 +150,7 @@ class AlexNetFCN(keras.Model):
             self.check_input_size(shape[1], shape[2])
         return super().__call__(inputs, *args, **kwargs)
 
-    def preprocess(self, images):
+    def preprocess(self, images: np.ndarray) -> Any:
         """uint8 RGB images (batch, H, W, 3) or one (H, W, 3) -> float32 network input."""
         shape = tuple(getattr(images, "shape", ()))
         if len(shape) == 3:
@@ -276,20 +162,21 @@ class AlexNetFCN(keras.Model):
             )
         return self.preprocessor(images)
 
-    def feature_map_size(self, layer, height, width):
+    def feature_map_size(self, layer: str, height: int, width: int) -> tuple[int, int]:
         """(h, w) of ``layer``'s map for an input of (height, width)."""
         return (feature_map_size(self.variant, layer, height),
                 feature_map_size(self.variant, layer, width))
 
     @classmethod
-    def from_preset(cls, preset, feature_layers=None, weights_path=None, **kwargs):
+    def from_preset(cls, preset: str, feature_layers: Sequence[str] | None = None,
+                    weights_path: str | os.PathLike | None = None, **kwargs) -> "AlexNetFCN":
         """Build the model of a named preset (see ``tf_binmap.list_presets()``) with its
         weights, fetching and converting them on first use.
 
         ``weights_path`` overrides where the weights come from (a file you supply).
         """
         from tf_binmap.presets import get_preset
-        from tf_binmap.weights import preset_weights_path
+        from tf_binmap.weights.resolve import preset_weights_path
 
         spec = get_preset(preset)
         feature_layers = tuple(feature_layers or spec.feature_layers)

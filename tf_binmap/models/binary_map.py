@@ -8,14 +8,16 @@ graph itself stays a plain fully convolutional model that exports with dynamic s
 
 from __future__ import annotations
 
+import os
+
 import cv2
+import keras
 import numpy as np
 
-import keras
-
 from tf_binmap.hashing.layer import HashingLayer
-from tf_binmap.io import as_image_batch, scaled_size
-from tf_binmap.models.alexnet import AlexNetFCN, feature_geometry, feature_map_size
+from tf_binmap.io.images import as_image_batch, scaled_size
+from tf_binmap.models.alexnet import AlexNetFCN
+from tf_binmap.models.architecture import feature_geometry, feature_map_size
 from tf_binmap.models.layers import ImagePreprocessing
 
 
@@ -32,7 +34,8 @@ class BinaryMapModel(keras.Model):
     Input: uint8 (batch, H, W, 3) RGB at network scale. Output: int32 (batch, h, w).
     """
 
-    def __init__(self, backbone, hashing, upscale=1.0, **kwargs):
+    def __init__(self, backbone: AlexNetFCN, hashing: HashingLayer, upscale: float = 1.0,
+                 **kwargs):
         if len(backbone.feature_layers) != 1:
             raise ValueError("the backbone of a BinaryMapModel must return exactly one "
                              f"feature layer, got {backbone.feature_layers}")
@@ -60,37 +63,39 @@ class BinaryMapModel(keras.Model):
         self.bits = hashing.bits
 
     @property
-    def geometry(self):
+    def geometry(self) -> tuple[int, float]:
         """(stride, offset): code-map cell i is centred on network-input pixel
         ``offset + stride * i``."""
         return feature_geometry(self.backbone.variant, self.feature_layer)
 
-    def code_map_size(self, height, width):
+    def code_map_size(self, height: int, width: int) -> tuple[int, int]:
         """(h, w) of the code map for an image of (height, width) (before upscale)."""
-        h, w = self._network_size(height, width)
+        h, w = self.network_size(height, width)
         return (feature_map_size(self.backbone.variant, self.feature_layer, h),
                 feature_map_size(self.backbone.variant, self.feature_layer, w))
 
-    def _network_size(self, height, width):
+    def network_size(self, height: int, width: int) -> tuple[int, int]:
+        """(height, width) of the network input for an image of (height, width): the
+        image resized by ``upscale``, rounded."""
         return scaled_size(height, width, self.upscale)
 
-    def resize_for_network(self, images):
+    def resize_for_network(self, images: np.ndarray) -> np.ndarray:
         """uint8 (batch, H, W, 3) -> the batch resized by ``upscale`` (bilinear)."""
         images = as_image_batch(images)
         if self.upscale == 1.0:
             return images
-        h, w = self._network_size(*images.shape[1:3])
+        h, w = self.network_size(*images.shape[1:3])
         return np.stack([cv2.resize(image, (w, h), interpolation=cv2.INTER_LINEAR)
                          for image in images])
 
-    def encode(self, images):
+    def encode(self, images: np.ndarray) -> np.ndarray:
         """uint8 RGB (batch, H, W, 3) or (H, W, 3) at image scale -> int32 code maps
         (batch, h, w) as NumPy, resizing by ``upscale`` first."""
         network_input = self.resize_for_network(images)
         self.backbone.check_input_size(*network_input.shape[1:3])
         return keras.ops.convert_to_numpy(self(network_input))
 
-    def projections(self, images):
+    def projections(self, images: np.ndarray) -> np.ndarray:
         """Real-valued ITQ projections (batch, h, w, bits) before the threshold."""
         network_input = self.resize_for_network(images)
         layer = self.feature_layer
@@ -98,7 +103,8 @@ class BinaryMapModel(keras.Model):
         return keras.ops.convert_to_numpy(self.hashing.project(features))
 
     @classmethod
-    def from_preset(cls, preset, weights_path=None, itq_path=None, **kwargs):
+    def from_preset(cls, preset: str, weights_path: str | os.PathLike | None = None,
+                    itq_path: str | os.PathLike | None = None, **kwargs) -> "BinaryMapModel":
         """Build a named binary-map preset: backbone weights, feature layer, bit count,
         upscale and fitted ITQ parameters (``itq_path`` overrides the latter)."""
         from tf_binmap.presets import get_binary_map_preset, load_itq_parameters

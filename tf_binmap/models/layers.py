@@ -11,6 +11,8 @@ pool gives exactly ``ceil((H - k) / s) + 1`` outputs and the same maxima (see
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import keras
 from keras import ops
 
@@ -29,7 +31,8 @@ class LocalResponseNormalization(keras.layers.Layer):
     Input and output: (batch, height, width, channels).
     """
 
-    def __init__(self, size=5, alpha=1e-4, beta=0.75, k=1.0, **kwargs):
+    def __init__(self, size: int = 5, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0,
+                 **kwargs):
         super().__init__(**kwargs)
         if size < 1 or size % 2 == 0:
             raise ValueError(f"LRN size must be a positive odd integer, got {size}")
@@ -69,7 +72,8 @@ class ImagePreprocessing(keras.layers.Layer):
     std=(0.229, 0.224, 0.225)``.
     """
 
-    def __init__(self, mean, std=(1.0, 1.0, 1.0), scale=1.0, bgr=False, **kwargs):
+    def __init__(self, mean: Sequence[float], std: Sequence[float] = (1.0, 1.0, 1.0),
+                 scale: float = 1.0, bgr: bool = False, **kwargs):
         super().__init__(**kwargs)
         self.mean = tuple(float(v) for v in mean)
         self.std = tuple(float(v) for v in std)

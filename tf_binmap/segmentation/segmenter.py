@@ -27,120 +27,32 @@ BSDS500 image does and the learned merge order sees the image sizes it was fitte
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
+from typing import Protocol
 
 import numpy as np
 
-from tf_binmap.io import as_image_batch, scaled_size
-from tf_binmap.segmentation.hierarchy import HIERARCHY_DEFAULTS, hierarchy_settings
-from tf_binmap.segmentation.merge import (
-    code_map_to_pixels, merge_superpixels, superpixel_codes,
+from tf_binmap.io.images import as_image_batch
+from tf_binmap.segmentation.hierarchy import (
+    HIERARCHY_DEFAULTS,
+    hierarchical_segmentation,
+    hierarchy_settings,
 )
+from tf_binmap.segmentation.merge import merge_superpixels, superpixel_codes
+from tf_binmap.segmentation.placement import pixel_projections, place_on_pixels
+from tf_binmap.segmentation.scorer import MergeScorer
 from tf_binmap.segmentation.superpixels import SUPERPIXEL_METHODS, superpixels
+from tf_binmap.segmentation.tree import cut
+from tf_binmap.segmentation.working_size import (
+    DEFAULT_MAX_SIDE,
+    MIN_MAX_SIDE,
+    enlarge_labels,
+    snap_labels,
+    working_size,
+)
 
-
-#: Images whose longer side exceeds this many pixels are segmented at a copy shrunk to it
-#: (labels returned at the full size). The shipped merge scorer was fitted on BSDS500 at
-#: 481x321, 2/3 and 1/2 of it; a scorer used at twice its fitted size lost its margin
-#: over EGS (docs/ABLATIONS.md, "Image size"), so the working size stays near 481.
-DEFAULT_MAX_SIDE = 512
-#: The smallest ``max_side`` accepted (0 turns the shrinking off).
-MIN_MAX_SIDE = 128
-
-
-def working_size(height: int, width: int, max_side: int) -> tuple[int, int]:
-    """(height, width) an image is segmented at: its own size, or shrunk (aspect kept,
-    rounded, at least 1 pixel) so its longer side is ``max_side`` (0: never shrunk)."""
-    longer = max(height, width)
-    if not max_side or longer <= max_side:
-        return int(height), int(width)
-    factor = max_side / longer
-    return max(1, round(height * factor)), max(1, round(width * factor))
-
-
-def enlarge_labels(labels: np.ndarray, shape) -> np.ndarray:
-    """(h, w) label image -> (H, W) by nearest neighbour (H >= h, W >= w): pixel (i, j)
-    takes label ``(i * h // H, j * w // W)``, so every label of the small image survives."""
-    h, w = labels.shape[:2]
-    height, width = int(shape[0]), int(shape[1])
-    if (h, w) == (height, width):
-        return labels
-    rows = np.arange(height, dtype=np.int64) * h // height
-    cols = np.arange(width, dtype=np.int64) * w // width
-    return labels[rows[:, None], cols[None, :]]
-
-
-def snap_labels(labels: np.ndarray, image: np.ndarray, small_image: np.ndarray,
-                colour_sigma: float = 12.0, rows_per_chunk: int = 256) -> np.ndarray:
-    """Labels of ``small_image`` -> labels of ``image`` (its full size), the boundaries
-    following the full-size image's edges (joint-bilateral upsampling of labels).
-
-    Each full-size pixel whose small-image pixel touches another label (a 3x3
-    neighbourhood) takes the label of the neighbouring small-image pixel that is most
-    like it: the smallest ``|colour - neighbour colour|^2 / colour_sigma^2 + distance^2``
-    (distance in small-image pixels, from the pixel's position to the neighbour's
-    centre); other pixels take their small-image pixel's label (`enlarge_labels`). Every
-    label of ``labels`` survives (a label the choice would erase keeps its pixels of the
-    plain enlargement).
-    """
-    labels, image, small_image = np.asarray(labels), np.asarray(image), np.asarray(small_image)
-    if labels.ndim != 2 or not np.issubdtype(labels.dtype, np.integer) or labels.size == 0 \
-            or labels.min() < 0:
-        raise ValueError(f"snap_labels: expected (h, w) integer labels >= 0, got dtype "
-                         f"{labels.dtype} and shape {labels.shape}")
-    h, w = labels.shape
-    height, width = image.shape[:2]
-    if image.ndim != 3 or small_image.shape != (h, w, image.shape[2]) or height < h or \
-            width < w:
-        raise ValueError(f"snap_labels: expected the (H, W, c) image and its (h, w, c) "
-                         f"shrunk copy with the labels' shape (h, w) = {labels.shape}, H >= h, "
-                         f"W >= w; got {image.shape} and {small_image.shape}")
-    base = enlarge_labels(labels, (height, width))
-    if (h, w) == (height, width):
-        return base
-    padded = np.pad(labels, 1, mode="edge")
-    border = np.zeros((h, w), dtype=bool)
-    for dy in (0, 1, 2):
-        for dx in (0, 1, 2):
-            border |= padded[dy:dy + h, dx:dx + w] != labels
-    small = np.asarray(small_image, dtype=np.float32)
-    out = base.copy()
-    rows_small = np.arange(height, dtype=np.int64) * h // height
-    cols_small = np.arange(width, dtype=np.int64) * w // width
-    # Each pixel's position in small-image pixel units (pixel centres at integers).
-    y_pos = (np.arange(height) + 0.5) * h / height - 0.5
-    x_pos = (np.arange(width) + 0.5) * w / width - 0.5
-    offsets = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)]
-    for top in range(0, height, rows_per_chunk):
-        rows = slice(top, min(top + rows_per_chunk, height))
-        r = rows_small[rows]
-        hit = border[r[:, None], cols_small[None, :]]
-        ii, jj = np.nonzero(hit)
-        if not len(ii):
-            continue
-        ii_full = ii + top
-        colour = np.asarray(image[ii_full, jj], dtype=np.float32)
-        ry, cx = r[ii], cols_small[jj]
-        best_cost = np.full(len(ii), np.inf, dtype=np.float32)
-        best_label = base[ii_full, jj].copy()
-        for dy, dx in offsets:
-            ny = np.clip(ry + dy, 0, h - 1)
-            nx = np.clip(cx + dx, 0, w - 1)
-            difference = colour - small[ny, nx]
-            cost = np.einsum("ij,ij->i", difference, difference) / colour_sigma ** 2 + \
-                ((y_pos[ii_full] - ny) ** 2 + (x_pos[jj] - nx) ** 2).astype(np.float32)
-            better = cost < best_cost
-            best_cost[better] = cost[better]
-            best_label[better] = labels[ny[better], nx[better]]
-        out[ii_full, jj] = best_label
-    n = int(labels.max()) + 1
-    present = np.bincount(out.ravel(), minlength=n) > 0
-    if not present.all():
-        lost = np.isin(base, np.flatnonzero(~present))
-        out[lost] = base[lost]
-        if not (np.bincount(out.ravel(), minlength=n) > 0).all():
-            return base
-    return out
+__all__ = ["CodeMapModel", "SegmentationResult", "Segmenter", "default_preset"]
 
 
 def default_preset(merge="hierarchy") -> str:
@@ -151,30 +63,20 @@ def default_preset(merge="hierarchy") -> str:
     return DEFAULT_HIERARCHY_PRESET if merge == "hierarchy" else DEFAULT_BINARY_MAP_PRESET
 
 
-def place_on_pixels(model, cell_map, image_shape, alignment="center"):
-    """(h, w) map of ``model``'s output cells -> (H, W): each image pixel takes the value
-    of its cell (``alignment`` "center": the nearest receptive-field centre; "block": the
-    paper's block copy), from the model's upscale and geometry (stride, offset)."""
-    height, width = image_shape[:2]
-    h_net, w_net = scaled_size(height, width, model.upscale)
-    stride, offset = model.geometry
-    return code_map_to_pixels(cell_map, (height, width), stride=stride, offset=offset,
-                              mode=alignment, scale=(h_net / height, w_net / width))
+class CodeMapModel(Protocol):
+    """What a `Segmenter` needs of its model: a Keras ``BinaryMapModel``, or a runner of
+    an export (``tf_binmap.export.runners``). ``projections`` is needed by the hierarchy
+    only."""
 
+    bits: int
+    upscale: float
+    geometry: tuple[int, float]
 
-def projections_on_pixels(model, projections, image_shape, alignment="center"):
-    """(h, w, bits) projections of one image -> ((H, W, bits) per pixel, (H, W) cell
-    index), each pixel taking those of its cell (`place_on_pixels`)."""
-    h, w, bits = projections.shape
-    cell = place_on_pixels(model, np.arange(h * w).reshape(h, w), image_shape, alignment)
-    return projections.reshape(-1, bits)[cell], cell
+    def encode(self, images: np.ndarray) -> np.ndarray:
+        """uint8 RGB (batch, H, W, 3) -> int32 code maps (batch, h, w)."""
 
-
-def pixel_projections(model, image, alignment="center"):
-    """The real-valued ITQ projections of ``model`` for one uint8 RGB image, placed on its
-    pixels. Returns ((H, W, bits) float, (H, W) cell index, (h, w, bits) projections)."""
-    projections = np.asarray(model.projections(image[None]))[0]  # (h, w, bits)
-    return (*projections_on_pixels(model, projections, image.shape, alignment), projections)
+    def projections(self, images: np.ndarray) -> np.ndarray:
+        """uint8 RGB (batch, H, W, 3) -> float ITQ projections (batch, h, w, bits)."""
 
 
 @dataclasses.dataclass
@@ -231,10 +133,11 @@ class Segmenter:
 
     HIERARCHY_DEFAULTS = HIERARCHY_DEFAULTS
 
-    def __init__(self, model=None, superpixel_method="egs", superpixel_params=None,
-                 threshold=0, alignment="center", absorb_single_neighbour=False,
-                 merge="hierarchy", n_segments=100, hierarchy_params=None,
-                 max_side=DEFAULT_MAX_SIDE):
+    def __init__(self, model: CodeMapModel | None = None, superpixel_method: str = "egs",
+                 superpixel_params: dict | None = None, threshold: int = 0,
+                 alignment: str = "center", absorb_single_neighbour: bool = False,
+                 merge: str = "hierarchy", n_segments: int = 100,
+                 hierarchy_params: dict | None = None, max_side: int | None = DEFAULT_MAX_SIDE):
         if superpixel_method not in SUPERPIXEL_METHODS:
             raise ValueError(f"unknown superpixel method {superpixel_method!r}; choose "
                              f"from {sorted(SUPERPIXEL_METHODS)}")
@@ -276,8 +179,6 @@ class Segmenter:
         if hierarchy_params:
             import inspect
 
-            from tf_binmap.segmentation.hierarchy import hierarchical_segmentation
-
             valid = [name for name in inspect.signature(hierarchical_segmentation).parameters
                      if name not in ("image", "pixel_codes")]
             unknown = sorted(set(hierarchy_params) - set(valid))
@@ -294,8 +195,6 @@ class Segmenter:
             raise ValueError("hierarchy_params size_exponent: a setting of the learned merge "
                              "order, unused with 'scorer': None")
         if merge == "hierarchy" and self.hierarchy_params["scorer"] is not None:
-            from tf_binmap.segmentation.learned import MergeScorer
-
             given = hierarchy_params or {}
             weights = [key for key in ("w_colour", "w_code", "w_boundary", "size_power",
                                        "colour_spread")
@@ -317,7 +216,8 @@ class Segmenter:
             self._scorer = scorer
 
     @classmethod
-    def from_preset(cls, preset=None, weights_path=None, itq_path=None, **kwargs):
+    def from_preset(cls, preset: str | None = None, weights_path: str | os.PathLike | None = None,
+                    itq_path: str | os.PathLike | None = None, **kwargs) -> "Segmenter":
         """A Segmenter on a binary-map preset (default `default_preset` of ``merge``);
         other keyword arguments as the constructor."""
         from tf_binmap.models.binary_map import BinaryMapModel
@@ -328,7 +228,8 @@ class Segmenter:
         return cls(model, **kwargs)
 
     @classmethod
-    def paper(cls, preset=None, weights_path=None, itq_path=None, **kwargs):
+    def paper(cls, preset: str | None = None, weights_path: str | os.PathLike | None = None,
+              itq_path: str | os.PathLike | None = None, **kwargs) -> "Segmenter":
         """The paper's method as a named configuration: binary map ``binmap_conv5``
         (conv5, input x2, 8 bits), EGS k=100 superpixels, neighbours with equal codes
         merged (``merge="codes"``, threshold 0)."""
@@ -337,20 +238,22 @@ class Segmenter:
                                **kwargs)
 
     @property
-    def merge_scorer(self):
+    def merge_scorer(self) -> MergeScorer | None:
         """The `MergeScorer` the hierarchy merges by (None: the weighted distance or
         ``merge="codes"``)."""
         return self._scorer
 
     @property
-    def bits(self):
+    def bits(self) -> int:
+        """The code length of the model."""
         return self.model.bits
 
-    def pixel_codes(self, code_map, image_shape):
+    def pixel_codes(self, code_map: np.ndarray, image_shape: tuple) -> np.ndarray:
         """(h, w) code map -> (H, W) code per image pixel."""
         return place_on_pixels(self.model, code_map, image_shape, self.alignment)
 
-    def merge(self, image, code_map, timings=None):
+    def merge(self, image: np.ndarray, code_map: np.ndarray, timings: dict | None = None
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Superpixels of ``image`` merged by the codes of ``code_map``."""
         timings = {} if timings is None else timings
         start = time.perf_counter()
@@ -364,15 +267,16 @@ class Segmenter:
         timings["merge"] = time.perf_counter() - start
         return labels, pixel_codes, base, codes
 
-    def working_size(self, shape) -> tuple[int, int]:
+    def working_size(self, shape: tuple) -> tuple[int, int]:
         """(height, width) an image of ``shape`` is segmented at (`working_size`)."""
         return working_size(int(shape[0]), int(shape[1]), self.max_side)
 
-    def shrinks(self, shape) -> bool:
+    def shrinks(self, shape: tuple) -> bool:
         """Whether an image of ``shape`` is segmented shrunk (larger than ``max_side``)."""
         return self.working_size(shape) != tuple(shape[:2])
 
-    def segment(self, image, return_intermediates=False):
+    def segment(self, image: np.ndarray, return_intermediates: bool = False
+                ) -> np.ndarray | SegmentationResult:
         """uint8 RGB (H, W, 3) -> int32 (H, W) labels 0..n-1 (or a SegmentationResult).
 
         An image larger than ``max_side`` is segmented at its working size and the
@@ -422,7 +326,6 @@ class Segmenter:
 
     def _segment_hierarchy(self, image, timings, intermediates) -> SegmentationResult:
         from tf_binmap.hashing.codes import pack_bits
-        from tf_binmap.segmentation.hierarchy import cut, hierarchical_segmentation
 
         start = time.perf_counter()
         # Each pixel takes the projections of its nearest receptive-field centre.

@@ -6,27 +6,30 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tf_binmap.evaluation import benchmark
-from tf_binmap.evaluation.benchmark import (
+from tf_binmap.evaluation import runner
+from tf_binmap.evaluation.command import evaluate_command
+from tf_binmap.evaluation.datasets import DatasetError
+from tf_binmap.evaluation.method_specs import (
+    as_method,
+    default_methods,
+    figure4_methods,
+    parse_method,
+    sweep_methods,
+)
+from tf_binmap.evaluation.methods import (
     BinaryMapMethod,
     EGSMethod,
     MethodSpecError,
     SLICMethod,
-    as_method,
-    default_methods,
-    evaluate,
-    evaluate_command,
-    figure4_methods,
+)
+from tf_binmap.evaluation.metrics import SegmentationScores
+from tf_binmap.evaluation.reports import (
     format_table,
     format_timings,
-    parse_method,
     plot_curves,
-    sweep,
-    sweep_methods,
     write_json,
 )
-from tf_binmap.evaluation.datasets import DatasetError
-from tf_binmap.evaluation.metrics import SegmentationScores
+from tf_binmap.evaluation.runner import evaluate, sweep
 from tf_binmap.segmentation import superpixels
 from tf_binmap.segmentation.segmenter import Segmenter
 
@@ -217,7 +220,7 @@ def test_evaluate_baselines_match_direct_metrics(dataset):
     assert egs["seconds_per_image"]["network"] == 0.0
     assert egs["seconds_per_image"]["superpixels"] > 0
     assert egs["seconds_per_image"]["total"] == pytest.approx(sum(
-        egs["seconds_per_image"][stage] for stage in benchmark.STAGES))
+        egs["seconds_per_image"][stage] for stage in runner.STAGES))
 
 
 def test_evaluate_binary_map_shares_code_maps_and_superpixels(dataset, monkeypatch):
@@ -230,20 +233,20 @@ def test_evaluate_binary_map_shares_code_maps_and_superpixels(dataset, monkeypat
         SLICMethod(n_segments=30),
     ]
     calls = []
-    real = benchmark.superpixels
+    real = runner.superpixels
 
     def counting(image, method, **params):
         calls.append((method, tuple(sorted(params.items()))))
         return real(image, method, **params)
 
-    monkeypatch.setattr(benchmark, "superpixels", counting)
+    monkeypatch.setattr(runner, "superpixels", counting)
     counted = CountingDataset(dataset)
     results = evaluate(counted, methods, progress=False)
 
     assert model.calls == 2  # one code map per image, shared by three methods
     assert len(calls) == 4  # EGS k=100 and SLIC 30 once per image each
     assert counted.fetches == 2  # each sample read once
-    monkeypatch.setattr(benchmark, "superpixels", real)
+    monkeypatch.setattr(runner, "superpixels", real)
 
     by_name = {entry["name"]: entry for entry in results["methods"]}
     assert list(by_name) == [

@@ -1,4 +1,4 @@
-"""Reading images as uint8 RGB and writing PNGs atomically.
+"""Reading images as uint8 RGB, and finding image files.
 
 Everything in tf_binmap takes images as uint8 RGB (H, W, 3) arrays. This module is the
 boundary where files become such arrays: grayscale, palette, RGBA and 16-bit images are
@@ -9,26 +9,21 @@ converted (and each conversion is logged at INFO level), anything else is an
 from __future__ import annotations
 
 import logging
-import contextlib
 import os
-import secrets
 from pathlib import Path
 
 import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-__all__ = ["ImageReadError", "ImageWriteError", "read_image_rgb", "write_png_atomic"]
+__all__ = ["IMAGE_SUFFIXES", "ImageReadError", "as_image_batch", "list_images", "read_image_rgb",
+           "scaled_size"]
 
 logger = logging.getLogger(__name__)
 
 
 class ImageReadError(ValueError):
     """An image file is missing, corrupt, truncated or of an unsupported kind."""
-
-
-class ImageWriteError(OSError):
-    """An image could not be written (bad array, missing or unwritable directory)."""
 
 
 def _sixteen_to_eight(values: np.ndarray) -> np.ndarray:
@@ -150,77 +145,6 @@ def _to_uint8_rgb(data: np.ndarray, mode: str, path: Path) -> np.ndarray:
             "expected grayscale, RGB or RGBA"
         )
     return np.ascontiguousarray(data)
-
-
-def write_png_atomic(path: str | os.PathLike, array: np.ndarray) -> Path:
-    """Write `array` as a PNG at `path`, atomically (temp file + ``os.replace``).
-
-    Supported arrays: uint8 (H, W) grayscale, uint8 (H, W, 3) RGB, uint16 (H, W)
-    (e.g. label images with up to 65536 labels). A reader never sees a half-written
-    file; on failure no temp file is left behind. Returns the path written.
-
-    Raises:
-        ImageWriteError: unsupported array, or the directory is missing / not writable.
-    """
-    path = Path(path)
-    array = np.asarray(array)
-    supported = (array.dtype == np.uint8 and (array.ndim == 2 or (array.ndim == 3 and array.shape[2] == 3))) or (
-        array.dtype == np.uint16 and array.ndim == 2
-    )
-    if not supported or array.size == 0:
-        raise ImageWriteError(
-            f"{path}: cannot write an array of dtype {array.dtype} and shape {array.shape} "
-            "as PNG; expected uint8 (H, W), uint8 (H, W, 3) RGB or uint16 (H, W)"
-        )
-    to_encode = array[:, :, ::-1] if array.ndim == 3 else array  # OpenCV wants BGR
-    ok, encoded = cv2.imencode(".png", np.ascontiguousarray(to_encode))
-    if not ok:
-        raise ImageWriteError(f"{path}: PNG encoding failed")
-    try:
-        with atomic_output(path) as temp_name, open(temp_name, "wb") as stream:
-            stream.write(encoded.tobytes())
-            stream.flush()
-            os.fsync(stream.fileno())
-    except ImageWriteError:
-        raise
-    except OSError as error:
-        raise ImageWriteError(f"{path}: writing failed ({error})") from error
-    return path
-
-
-@contextlib.contextmanager
-def atomic_output(path):
-    """Yield a temporary path beside ``path``; on success it replaces ``path`` in one
-    step (readers never see a half-written file), on failure it is removed.
-
-    The temporary file is created with ordinary permissions (0o666 less the umask;
-    ``tempfile.mkstemp`` would make it 0o600). A missing or unwritable directory raises
-    ImageWriteError naming it and what to do, before the caller does any work inside.
-    """
-    path = Path(path)
-    directory = path.parent if str(path.parent) else Path(".")
-    # Hidden, and ending in the real suffix so writers that infer the format from
-    # the name (matplotlib, np.savez) write the right thing.
-    temp_name = directory / f".{path.name}.{secrets.token_hex(6)}.tmp{path.suffix}"
-    try:
-        os.close(os.open(temp_name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
-    except FileNotFoundError as error:
-        raise ImageWriteError(f"{path}: directory {directory} does not exist; create it "
-                              "first") from error
-    except OSError as error:
-        raise ImageWriteError(
-            f"{path}: directory {directory} is not writable ({error.strerror or error}); "
-            "choose another output directory or fix its permissions"
-        ) from error
-    try:
-        yield temp_name
-        os.replace(temp_name, path)
-    except BaseException:
-        try:
-            os.unlink(temp_name)
-        except OSError:
-            pass
-        raise
 
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")

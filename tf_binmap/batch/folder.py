@@ -19,7 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-from tf_binmap.io import atomic_output, read_image_rgb, write_png_atomic
+from tf_binmap.hashing.codes import code_map_to_rgb
+from tf_binmap.io.files import atomic_output, write_png_atomic
+from tf_binmap.io.images import read_image_rgb
+from tf_binmap.visualize import boundary_overlay
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +31,8 @@ OUTPUT_KINDS = ("", "_overlay", "_binary_map")
 
 @dataclasses.dataclass
 class BatchSummary:
+    """What a batch run did: images segmented, skipped (already done) and failed (with
+    the reason), and its wall time."""
     done: int = 0
     skipped: int = 0
     failures: list = dataclasses.field(default_factory=list)  # (path, message)
@@ -44,13 +49,12 @@ class BatchSummary:
 
 
 def output_paths(out_dir, path):
+    """The output files of the image at ``path`` in ``out_dir``: ``{suffix: path}`` for
+    the labels, the overlay and the binary-map picture."""
     return {kind: Path(out_dir) / f"{Path(path).stem}{kind}.png" for kind in OUTPUT_KINDS}
 
 
 def _write_outputs(outputs, image, labels, pixel_codes, bits):
-    from tf_binmap.hashing.codes import code_map_to_rgb
-    from tf_binmap.visualize import boundary_overlay
-
     if labels.max() >= 65536:
         raise ValueError(f"{labels.max() + 1} segments do not fit a 16-bit PNG")
     write_png_atomic(outputs["_overlay"], boundary_overlay(image, labels))

@@ -4,21 +4,19 @@ the hierarchy merging with it."""
 import numpy as np
 import pytest
 
-from tf_binmap.segmentation.hierarchy import (
-    cut,
-    hierarchical_segmentation,
-    merge_hierarchy,
-    region_features,
-)
-from tf_binmap.segmentation.learned import (
+from tf_binmap.segmentation.agglomerate import merge_hierarchy
+from tf_binmap.segmentation.hierarchy import hierarchical_segmentation
+from tf_binmap.segmentation.pair_features import PAIR_FEATURES, pair_features
+from tf_binmap.segmentation.regions import region_features
+from tf_binmap.segmentation.scorer import (
     DEFAULT_SIZE_EXPONENT,
-    PAIR_FEATURES,
     MergeScorer,
-    fit_merge_scorer,
-    fit_merge_scorer_on_images,
     format_size_exponent,
-    pair_features,
     parse_size_exponent,
+)
+from tf_binmap.segmentation.tree import cut
+from tf_binmap.training.merge_fit import fit_merge_scorer, fit_merge_scorer_on_images
+from tf_binmap.training.merge_pairs import (
     parse_train_scales,
     rescale_sample,
     training_pairs,
@@ -159,7 +157,7 @@ def test_training_scales_parse_and_rescale_keeps_labels():
 
 def test_a_linear_scorer_reproduces_the_weighted_distance():
     image, leaves, codes = _block_image(seed=3)
-    from tf_binmap.segmentation.hierarchy import lab_image, pixel_pair_strengths
+    from tf_binmap.segmentation.regions import lab_image, pixel_pair_strengths
 
     lab = lab_image(image)
     features = region_features(leaves, colour=lab, code=codes,

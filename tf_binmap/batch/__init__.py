@@ -1,0 +1,2 @@
+"""Segmenting many image files: a folder on one machine (`folder`), with resumable,
+atomically written outputs."""

@@ -1,0 +1,79 @@
+"""``tf-binmap`` command line: thin wrappers over the package's modules, one module per
+group of subcommands (`segment`, `evaluate`, `fit`, `models`).
+
+Exit codes: 0 success, 1 failure (bad input, missing weights, ...), 2 usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import textwrap
+
+from tf_binmap.cli import evaluate, fit, models, segment
+from tf_binmap.cli.common import CommandError, UsageError
+
+__all__ = ["main"]
+
+logger = logging.getLogger("tf_binmap")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``tf-binmap`` parser with every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="tf-binmap",
+        description="CNN-aware binary maps for category-free image segmentation.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=textwrap.dedent("""\
+            examples:
+              tf-binmap presets
+              tf-binmap features                      # a sample photo, default preset
+              tf-binmap features photo.jpg --layer conv5 --out outputs/
+              tf-binmap convert-weights bvlc_alexnet.caffemodel alexnet_caffe.h5
+            """),
+    )
+    parser.add_argument("-q", "--quiet", action="store_true", help="only print errors")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    # The same flags after the subcommand (SUPPRESS keeps the top-level value unless
+    # given there).
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
+                        help="only print errors (no progress bars)")
+    common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                        help="debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    def add(name, help, epilog):
+        return sub.add_parser(name, help=help, description=help, epilog=epilog,
+                              parents=[common],
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+
+    for group in (segment, evaluate, models, fit):
+        group.register(add)
+    return parser
+
+
+def main(argv=None):
+    """Run ``tf-binmap`` with ``argv`` (default: the command line); returns the exit
+    code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)  # exits 2 on usage errors
+    logging.basicConfig(
+        level=logging.ERROR if args.quiet else (logging.DEBUG if args.verbose
+                                                else logging.INFO),
+        format="%(levelname)s: %(message)s",
+    )
+    try:
+        return args.handler(args)
+    except UsageError as error:
+        parser.print_usage(sys.stderr)
+        logger.error("%s", error)
+        return 2
+    except (CommandError, ValueError, OSError) as error:
+        logger.error("%s", error)
+        return 1
+    except KeyboardInterrupt:
+        logger.error("interrupted")
+        return 1
