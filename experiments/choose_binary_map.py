@@ -6,7 +6,7 @@ codes of BSDS500 *val* images go through the Segmenter's merge on EGS (k=100) an
 (200) superpixels, and the segmentations are scored (pooled Seg-IoU, covering,
 segments per image). Writes a JSON and prints a Markdown table.
 
-    python benchmarks/choose_binary_map.py --layers conv5 --upscales 1 2 --bits 8 16 24 \
+    python experiments/choose_binary_map.py --layers conv5 --upscales 1 2 --bits 8 16 24 \
         --out outputs/choose_binary_map.json
 """
 
@@ -31,8 +31,9 @@ from tf_binmap.evaluation.metrics import SegmentationScores  # noqa: E402
 from tf_binmap.hashing.codes import pack_bits  # noqa: E402
 from tf_binmap.hashing.itq import fit_itq  # noqa: E402
 from tf_binmap.hashing.params import extract_feature_sample  # noqa: E402
-from tf_binmap.models.alexnet import AlexNetFCN, feature_geometry  # noqa: E402
-from tf_binmap.segmentation.segmenter import Segmenter  # noqa: E402
+from tf_binmap.models.alexnet import AlexNetFCN
+from tf_binmap.models.architecture import feature_geometry
+from tf_binmap.segmentation.segmenter import Segmenter
 from tf_binmap.segmentation.superpixels import superpixels  # noqa: E402
 
 

@@ -30,9 +30,9 @@ cut (exactly the table of the cut). `--check` re-scores a few points with
 `SegmentationScores` to show the numbers are identical.
 
     export TF_BINMAP_CACHE=/tmp/tfbm_cache
-    nice -n 15 python benchmarks/explore_beyond_paper.py --dataset bsds500 --grid
-    nice -n 15 python benchmarks/explore_beyond_paper.py --dataset bsds500 --leaves
-    nice -n 15 python benchmarks/explore_beyond_paper.py --dataset msrc
+    nice -n 15 python experiments/explore_beyond_paper.py --dataset bsds500 --grid
+    nice -n 15 python experiments/explore_beyond_paper.py --dataset bsds500 --leaves
+    nice -n 15 python experiments/explore_beyond_paper.py --dataset msrc
 """
 
 from __future__ import annotations
@@ -47,10 +47,10 @@ import numpy as np
 from scipy.sparse import csr_matrix
 
 from tf_binmap.evaluation.datasets import BSDS500, MSRC
-from tf_binmap.evaluation.metrics import SegmentationScores, _best_ious_from_table, contingency
-from tf_binmap.segmentation.hierarchy import (
-    _leaf_assignment, cut, lab_image, merge_hierarchy, pixel_pair_strengths, region_features,
-)
+from tf_binmap.evaluation.metrics import SegmentationScores, best_ious_from_table, contingency
+from tf_binmap.segmentation.tree import cut, leaf_assignment
+from tf_binmap.segmentation.regions import lab_image, pixel_pair_strengths, region_features
+from tf_binmap.segmentation.agglomerate import merge_hierarchy
 from tf_binmap.segmentation.merge import code_map_to_pixels
 from tf_binmap.segmentation.superpixels import felzenszwalb_labels, slic_labels
 
@@ -138,7 +138,7 @@ def pixel_values(cell_map: np.ndarray, image_shape, scale, geometry=(16, 15)) ->
 def score_tables(tables):
     """Per-image numbers from the contingency tables of its annotations: (sum of best
     IoUs, number of GT segments, area-weighted sum, area)."""
-    ious, areas = zip(*[_best_ious_from_table(t) for t in tables])
+    ious, areas = zip(*[best_ious_from_table(t) for t in tables])
     ious, areas = np.concatenate(ious), np.concatenate(areas)
     return float(ious.sum()), int(ious.size), float(np.sum(ious * areas)), int(areas.sum())
 
@@ -329,7 +329,7 @@ def cut_tables(tree, leaf_tables, n):
     tables: the columns of each annotation's leaf table summed per segment (exactly the
     tables of the cut's label map). Returns (tables, number of segments)."""
     n_eff = int(np.clip(n, tree.min_segments, tree.n_leaves))
-    assignment = _leaf_assignment(tree, tree.n_leaves - n_eff)
+    assignment = leaf_assignment(tree, tree.n_leaves - n_eff)
     onehot = csr_matrix((np.ones(tree.n_leaves, dtype=np.int64),
                          (np.arange(tree.n_leaves), assignment)), shape=(tree.n_leaves, n_eff))
     return [np.asarray((onehot.T @ t.T).T) for t in leaf_tables], n_eff

@@ -18,10 +18,10 @@ scorer under 60:0.5/300:0.1); the script scores the shipped file.
               `tf-binmap fit-merge` (a patch of the pair features, in this process only)
               and scored as in ``level`` (~5 min)
 
-    python benchmarks/explore_cuts_and_cues.py level      # ~1 min with the caches
-    python benchmarks/explore_cuts_and_cues.py upsample   # ~2 min
-    python benchmarks/explore_cuts_and_cues.py cues       # ~4 min
-    python benchmarks/explore_cuts_and_cues.py codes      # ~5 min
+    python experiments/explore_cuts_and_cues.py level      # ~1 min with the caches
+    python experiments/explore_cuts_and_cues.py upsample   # ~2 min
+    python experiments/explore_cuts_and_cues.py cues       # ~4 min
+    python experiments/explore_cuts_and_cues.py codes      # ~5 min
 """
 import argparse
 import os
@@ -38,12 +38,24 @@ import explore_learned_merge as el  # noqa: E402
 import explore_scale as sc  # noqa: E402
 import explore_size_schedule as ss  # noqa: E402
 
-import tf_binmap.segmentation.hierarchy as hierarchy_module  # noqa: E402
-import tf_binmap.segmentation.learned as learned  # noqa: E402
-from tf_binmap.segmentation.hierarchy import lab_image, merge_hierarchy  # noqa: E402
-from tf_binmap.segmentation.learned import (  # noqa: E402
-    FIRST_ROUND_DISTANCE, MergeScorer, pairs_from_tables, region_pairs,
-)
+import tf_binmap.segmentation.agglomerate as agglomerate  # noqa: E402
+import tf_binmap.segmentation.pair_features as pair_features  # noqa: E402
+import tf_binmap.segmentation.scorer as scorer_module  # noqa: E402
+import tf_binmap.training.merge_fit as merge_fit  # noqa: E402
+import tf_binmap.training.merge_pairs as merge_pairs  # noqa: E402
+from tf_binmap.segmentation.agglomerate import merge_hierarchy  # noqa: E402
+from tf_binmap.segmentation.regions import lab_image  # noqa: E402
+from tf_binmap.segmentation.scorer import MergeScorer  # noqa: E402
+from tf_binmap.training.merge_fit import FIRST_ROUND_DISTANCE  # noqa: E402
+from tf_binmap.training.merge_pairs import pairs_from_tables, region_pairs  # noqa: E402
+
+# The modules that read the pair-feature names (a patch must reach every one).
+FEATURE_MODULES = (pair_features, scorer_module, merge_fit, merge_pairs)
+
+
+def set_pair_feature_names(names):
+    for module in FEATURE_MODULES:
+        module.PAIR_FEATURES = names
 
 SIZES = (1.0, 2 / 3, 0.5)
 
@@ -192,12 +204,13 @@ def run_cues():
     x, extra, y = (np.concatenate([data["train", f][i] for f in (1.0, 0.5)]) for i in range(3))
     print(f"{len(y)} train pairs, collected in {time.perf_counter() - start:.0f} s\n")
     print("| pair cues | val log-loss x1 | val log-loss x1/2 |\n|---|---|---|")
-    base_names = learned.PAIR_FEATURES
+    base_names = pair_features.PAIR_FEATURES
     try:
         for name, cues in CUES.items():
             columns = select(x[:1], extra[:1], cues).shape[1]
-            learned.PAIR_FEATURES = base_names + tuple(f"extra_{i}" for i in range(columns - len(base_names)))
-            scorer = learned.fit_merge_scorer(select(x, extra, cues), y)
+            set_pair_feature_names(base_names + tuple(f"extra_{i}" for i in
+                                                      range(columns - len(base_names))))
+            scorer = merge_fit.fit_merge_scorer(select(x, extra, cues), y)
             losses = []
             for factor in (1.0, 0.5):
                 vx, vextra, vy = data["val", factor]
@@ -205,22 +218,22 @@ def run_cues():
                 losses.append(-np.mean(vy * np.log(p) + (1 - vy) * np.log(1 - p)))
             print(f"| {name} | {losses[0]:.4f} | {losses[1]:.4f} |", flush=True)
     finally:
-        learned.PAIR_FEATURES = base_names
+        set_pair_feature_names(base_names)
 
 
 def enable_code_dims():
     """Patch the pair features (this process only): the shipped 11, then |difference| of
     a*, b* and of each code dimension (the merge loop and the training pairs alike)."""
-    base_names, original = learned.PAIR_FEATURES, learned.assemble_pair_features
+    base_names, original = pair_features.PAIR_FEATURES, pair_features.assemble_pair_features
 
     def assemble(difference, *args):
         base = original(difference, *args)[:, :len(base_names)]
         return np.concatenate([base, np.abs(difference[:, 1:])], axis=1)
 
-    learned.PAIR_FEATURES = base_names + ("a_difference", "b_difference") + \
-        tuple(f"code_{i}" for i in range(8))
-    learned.assemble_pair_features = assemble
-    hierarchy_module.assemble_pair_features = assemble
+    set_pair_feature_names(base_names + ("a_difference", "b_difference")
+                           + tuple(f"code_{i}" for i in range(8)))
+    pair_features.assemble_pair_features = assemble
+    agglomerate.assemble_pair_features = assemble
 
 
 def run_codes():

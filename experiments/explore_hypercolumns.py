@@ -5,7 +5,7 @@ the codes of the hierarchy (weights of the default, no small-region rule) on BSD
 against EGS, with the harness of explore_beyond_paper.py (run that first: it caches the
 baseline sweeps in /tmp/tfbm_explore).
 
-    python benchmarks/explore_hypercolumns.py [bsds500|msrc] [w_code,w_boundary ...]
+    python experiments/explore_hypercolumns.py [bsds500|msrc] [w_code,w_boundary ...]
 
 Fits and maps are cached in /tmp/tfbm_explore/hypercolumns.
 """
@@ -22,7 +22,8 @@ import explore_beyond_paper as ex  # noqa: E402
 
 from tf_binmap.evaluation.datasets import BSDS500, MSRC  # noqa: E402
 from tf_binmap.hashing.itq import fit_itq  # noqa: E402
-from tf_binmap.models.alexnet import AlexNetFCN, feature_geometry  # noqa: E402
+from tf_binmap.models.alexnet import AlexNetFCN
+from tf_binmap.models.architecture import feature_geometry
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 LAYERS = ("conv2", "conv3", "conv4", "conv5")
@@ -121,7 +122,7 @@ def main():
     samples = ex.load_samples(dataset, DATA, None)
     baselines = Path(f"/tmp/tfbm_explore/{dataset}_{len(samples)}_baselines.npz")
     if not baselines.is_file():
-        sys.exit(f"{baselines} is missing: run `python benchmarks/explore_beyond_paper.py "
+        sys.exit(f"{baselines} is missing: run `python experiments/explore_beyond_paper.py "
                  f"--dataset {dataset}` first (it caches the EGS / SLIC sweeps there)")
     base = np.load(baselines)
     egs = ex.Curve("EGS", ex.EGS_SCALES)

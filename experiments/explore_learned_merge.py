@@ -1,7 +1,7 @@
 """The learned merge order (issue 7; docs/ABLATIONS.md, "Learned merge order"), measured
 with the harness of explore_beyond_paper.py on BSDS500 val (or the MSRC sample).
 
-A small MLP fitted on BSDS500 **train** (`tf_binmap.segmentation.learned`) predicts, for
+A small MLP fitted on BSDS500 **train** (`tf_binmap.segmentation.scorer`, fitted by `tf_binmap.training`) predicts, for
 two adjacent regions, the probability p that the annotators put them in different
 segments; the hierarchy merges the pair with the lowest (2p - 1) * (smaller area / image
 area) ** gamma first. The script fits round 1 on the pairs of the weighted-distance
@@ -12,8 +12,8 @@ explore_size_schedule.py, at three image sizes, see explore_scale.py) with and w
 the small-region rule, the learned order without the CNN codes, and paired bootstraps
 (the shipped scorer minus EGS, SLIC, the weighted distance and the gamma-0.1 file).
 
-    python benchmarks/explore_beyond_paper.py --dataset bsds500   # fills the caches first
-    python benchmarks/explore_learned_merge.py [bsds500|msrc]     # ~15 min on BSDS500
+    python experiments/explore_beyond_paper.py --dataset bsds500   # fills the caches first
+    python experiments/explore_learned_merge.py [bsds500|msrc]     # ~15 min on BSDS500
 
 Train maps and pairs are cached in /tmp/tfbm_explore/learned.
 """
@@ -29,11 +29,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import explore_beyond_paper as ex  # noqa: E402
 
 from tf_binmap.evaluation.datasets import BSDS500  # noqa: E402
-from tf_binmap.segmentation.hierarchy import merge_hierarchy  # noqa: E402
-from tf_binmap.segmentation.learned import (  # noqa: E402
-    FIRST_ROUND_DISTANCE, PAIR_FEATURES, MergeScorer, fit_merge_scorer, format_size_exponent,
-    training_pairs,
-)
+from tf_binmap.segmentation.agglomerate import merge_hierarchy
+from tf_binmap.training.merge_fit import FIRST_ROUND_DISTANCE, fit_merge_scorer
+from tf_binmap.segmentation.pair_features import PAIR_FEATURES
+from tf_binmap.segmentation.scorer import MergeScorer, format_size_exponent
+from tf_binmap.training.merge_pairs import training_pairs
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 CACHE = Path("/tmp/tfbm_explore")

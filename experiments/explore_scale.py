@@ -8,7 +8,7 @@ the scorer where it was never fitted. MSRC's images are 320x213 (a property of t
 known beforehand, not of its labels); this script asks the question on BSDS500 val
 alone, with every val image and its annotations shrunk by each of ``--sizes`` (1, 2/3
 and 1/2 of 481x321: images by area averaging, annotations by nearest neighbour,
-`tf_binmap.segmentation.learned.rescale_sample`), and scores the merge orders against
+`tf_binmap.training.merge_pairs.rescale_sample`), and scores the merge orders against
 EGS as `explore_size_schedule.py` does (minimum / mean over 20-600 segments of the
 difference to EGS; all annotators, each image's coarsest, its finest).
 
@@ -20,20 +20,20 @@ own trees, pairs ordered by size then image). Criterion, fixed before the run: t
 minima of `explore_size_schedule.criterion` at every val size, the smallest compared
 first. The script says which row equals the shipped file.
 
-    python benchmarks/explore_size_schedule.py bsds500   # fills the train-pair caches
-    python benchmarks/explore_scale.py --augment 0.6666667 --augment 0.6666667 0.5   # ~6 min
+    python experiments/explore_size_schedule.py bsds500   # fills the train-pair caches
+    python experiments/explore_scale.py --augment 0.6666667 --augment 0.6666667 0.5   # ~6 min
     # the schedule re-checked on the chosen network, then the refit under the winner
     # (the shipped file: the script says "equals the shipped file"):
-    python benchmarks/explore_scale.py --augment 0.6666667 0.5 --schedules \
+    python experiments/explore_scale.py --augment 0.6666667 0.5 --schedules \
         60:0.25/300:0.1 100:0.25/300:0.1 60:0.5/300:0.1 60:1/300:0.1 100:1/300:0.1 \
         100:0.5/200:0.1 100:0.5/400:0.1 0.1
-    python benchmarks/explore_scale.py --augment 0.6666667 0.5 \
+    python experiments/explore_scale.py --augment 0.6666667 0.5 \
         --augment-schedule 60:0.5/300:0.1 --schedules 100:0.5/300:0.1
     # also measured: --hidden 64 64 --epochs 8; --rules 0.2,2 0.4,2 0.8,2 (and 2,1 5,1)
     # the third point at 30 regions (the shipped schedule), then its refit:
-    python benchmarks/explore_scale.py --schedules 20:1/60:0.5/300:0.1 \
+    python experiments/explore_scale.py --schedules 20:1/60:0.5/300:0.1 \
         30:1/60:0.5/300:0.1 30:0.75/60:0.5/300:0.1 30:1/100:0.5/300:0.1
-    python benchmarks/explore_scale.py --augment 0.6666667 0.5 \
+    python experiments/explore_scale.py --augment 0.6666667 0.5 \
         --augment-schedule 30:1/60:0.5/300:0.1
 """
 import argparse
@@ -50,11 +50,10 @@ import explore_beyond_paper as ex  # noqa: E402
 import explore_learned_merge as el  # noqa: E402
 import explore_size_schedule as ss  # noqa: E402
 
-from tf_binmap.segmentation.hierarchy import merge_hierarchy  # noqa: E402
-from tf_binmap.segmentation.learned import (  # noqa: E402
-    FIRST_ROUND_DISTANCE, MergeScorer, fit_merge_scorer, format_size_exponent,
-    parse_size_exponent, rescale_sample,
-)
+from tf_binmap.segmentation.agglomerate import merge_hierarchy
+from tf_binmap.training.merge_fit import FIRST_ROUND_DISTANCE, fit_merge_scorer
+from tf_binmap.segmentation.scorer import MergeScorer, format_size_exponent, parse_size_exponent
+from tf_binmap.training.merge_pairs import rescale_sample
 
 
 FULL_SIZE_SCHEDULE = ((100.0, 0.5), (300.0, 0.1))

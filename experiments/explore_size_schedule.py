@@ -27,9 +27,9 @@ annotator's numbers are printed, not used.
    rows at the end use the shipped scorer (factors 0.2, 0.4, 0.8).
 
     export TF_BINMAP_CACHE=/tmp/tfbm_cache
-    python benchmarks/explore_beyond_paper.py --dataset bsds500   # fills the caches first
-    python benchmarks/explore_size_schedule.py bsds500   # ~18 min (grid, refits)
-    python benchmarks/explore_size_schedule.py msrc      # the chosen rows, measured after
+    python experiments/explore_beyond_paper.py --dataset bsds500   # fills the caches first
+    python experiments/explore_size_schedule.py bsds500   # ~18 min (grid, refits)
+    python experiments/explore_size_schedule.py msrc      # the chosen rows, measured after
 
 On MSRC (one annotation per image) the three annotator views coincide; nothing there is
 used for a choice.
@@ -47,12 +47,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import explore_beyond_paper as ex  # noqa: E402
 import explore_learned_merge as el  # noqa: E402
 
-from tf_binmap.evaluation.metrics import _best_ious_from_table, contingency  # noqa: E402
-from tf_binmap.segmentation.hierarchy import merge_hierarchy  # noqa: E402
-from tf_binmap.segmentation.learned import (  # noqa: E402
-    DEFAULT_SIZE_EXPONENT, FIRST_ROUND_DISTANCE, MergeScorer, fit_merge_scorer,
-    format_size_exponent,
-)
+from tf_binmap.evaluation.metrics import best_ious_from_table, contingency  # noqa: E402
+from tf_binmap.segmentation.agglomerate import merge_hierarchy
+from tf_binmap.segmentation.scorer import DEFAULT_SIZE_EXPONENT, MergeScorer, format_size_exponent
+from tf_binmap.training.merge_fit import FIRST_ROUND_DISTANCE, fit_merge_scorer
 from tf_binmap.segmentation.superpixels import felzenszwalb_labels  # noqa: E402
 
 GRID = [((n_lo, g), (n_hi, 0.1)) for g in (0.25, 0.5, 1.0) for n_lo in (30, 60, 100)
@@ -64,7 +62,7 @@ def per_annotator(tables):
     """Per annotation: (sum of best IoUs, number of GT segments, area-weighted sum, area)."""
     out = []
     for table in tables:
-        ious, areas = _best_ious_from_table(table)
+        ious, areas = best_ious_from_table(table)
         out.append((ious.sum(), ious.size, (ious * areas).sum(), areas.sum()))
     return out
 
