@@ -90,7 +90,11 @@ def main():
     import tensorflow as tf
     from tqdm.auto import tqdm
 
-    from tf_binmap.export.runners import SavedModelCodeMapper, TFLiteCodeMapper, codes_agreement
+    from tf_binmap.export.runners import (
+        SavedModelCodeMapper,
+        TFLiteCodeMapper,
+        codes_agreement,
+    )
     from tf_binmap.export.saved_model import export_saved_model
     from tf_binmap.export.tflite import export_tflite
     from tf_binmap.io import list_images, read_image_rgb

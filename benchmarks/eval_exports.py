@@ -18,10 +18,10 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from tf_binmap.evaluation.command import open_dataset
 from tf_binmap.evaluation.methods import BinaryMapMethod
-from tf_binmap.evaluation.command import open_dataset as _open_dataset
-from tf_binmap.evaluation.runner import evaluate
 from tf_binmap.evaluation.reports import format_table, write_json
+from tf_binmap.evaluation.runner import evaluate
 from tf_binmap.export.runners import SavedModelCodeMapper, TFLiteCodeMapper
 from tf_binmap.export.saved_model import export_saved_model
 from tf_binmap.export.tflite import export_tflite
@@ -48,7 +48,7 @@ def main():
         methods = [BinaryMapMethod(model=runner, superpixel_method=args.superpixels,
                                    name=f"{name} on {args.superpixels.upper()}")
                    for name, runner in runners.items()]
-        results = evaluate(_open_dataset("bsds500", "val", None, "gt_bmp"), methods,
+        results = evaluate(open_dataset("bsds500", "val", None, "gt_bmp"), methods,
                            limit=args.limit)
     print(format_table(results))
     write_json(results, Path(args.out) / "results.json")

@@ -72,11 +72,15 @@ def quality(max_side, counts=(30, 100, 300)):
 
     from tf_binmap.evaluation.datasets import BSDS500
     from tf_binmap.evaluation.metrics import SegmentationScores
-    from tf_binmap.segmentation.tree import cut
     from tf_binmap.segmentation.hierarchy import hierarchical_segmentation
-    from tf_binmap.segmentation.segmenter import Segmenter
-    from tf_binmap.segmentation.working_size import enlarge_labels, snap_labels, working_size
     from tf_binmap.segmentation.placement import pixel_projections
+    from tf_binmap.segmentation.segmenter import Segmenter
+    from tf_binmap.segmentation.tree import cut
+    from tf_binmap.segmentation.working_size import (
+        enlarge_labels,
+        snap_labels,
+        working_size,
+    )
 
     segmenter = Segmenter.from_preset()
     params = dict(segmenter.hierarchy_params, scorer=segmenter.merge_scorer, size_exponent=None)
@@ -117,7 +121,11 @@ def picture(path, width, height):
     import skimage.data
 
     from tf_binmap.segmentation.segmenter import Segmenter
-    from tf_binmap.segmentation.working_size import enlarge_labels, snap_labels, working_size
+    from tf_binmap.segmentation.working_size import (
+        enlarge_labels,
+        snap_labels,
+        working_size,
+    )
     from tf_binmap.visualize import boundary_overlay, side_by_side
 
     photo = cv2.resize(skimage.data.chelsea(), (width, height), interpolation=cv2.INTER_CUBIC)
