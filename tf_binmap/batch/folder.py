@@ -11,22 +11,21 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
-import json
 import logging
-import re
 import time
 from pathlib import Path
 
 import numpy as np
 
-from tf_binmap.hashing.codes import code_map_to_rgb
-from tf_binmap.io.files import atomic_output, write_png_atomic
+from tf_binmap.batch.outputs import (
+    check_settings, colliding_outputs, output_paths, remove_stale_temporaries,
+    segmenter_settings, write_outputs,
+)
 from tf_binmap.io.images import read_image_rgb
-from tf_binmap.visualize import boundary_overlay
+
+__all__ = ["BatchSummary", "segment_files"]
 
 logger = logging.getLogger(__name__)
-
-OUTPUT_KINDS = ("", "_overlay", "_binary_map")
 
 
 @dataclasses.dataclass
@@ -48,93 +47,6 @@ class BatchSummary:
                 f"{len(self.failures)} failed ({self.seconds_per_image:.2f} s per image)")
 
 
-def output_paths(out_dir, path):
-    """The output files of the image at ``path`` in ``out_dir``: ``{suffix: path}`` for
-    the labels, the overlay and the binary-map picture."""
-    return {kind: Path(out_dir) / f"{Path(path).stem}{kind}.png" for kind in OUTPUT_KINDS}
-
-
-def _write_outputs(outputs, image, labels, pixel_codes, bits):
-    if labels.max() >= 65536:
-        raise ValueError(f"{labels.max() + 1} segments do not fit a 16-bit PNG")
-    write_png_atomic(outputs["_overlay"], boundary_overlay(image, labels))
-    write_png_atomic(outputs["_binary_map"], code_map_to_rgb(pixel_codes, bits))
-    write_png_atomic(outputs[""], labels.astype(np.uint16))
-
-
-SETTINGS_FILE = "tf_binmap_segment.json"
-_TEMP_FILE = re.compile(r"^\..+\.[0-9a-f]{12}\.tmp(\.\w+)?$")
-
-
-def segmenter_settings(segmenter):
-    """What determines the outputs: a finished image is only reused under the same."""
-    model = segmenter.model
-    return {
-        "model": getattr(model, "name", type(model).__name__), "bits": int(model.bits),
-        "upscale": float(model.upscale),
-        "superpixels": segmenter.superpixel_method,
-        "superpixel_params": {k: float(v) for k, v in
-                              sorted(segmenter.superpixel_params.items())},
-        "threshold": segmenter.threshold, "alignment": segmenter.alignment,
-        "absorb_single_neighbour": segmenter.absorb_single_neighbour,
-        "merge": segmenter.merge_mode, "max_side": segmenter.max_side,
-        **({"n_segments": segmenter.n_segments, "hierarchy": _hierarchy_settings(segmenter)}
-           if segmenter.merge_mode == "hierarchy" else {}),
-    }
-
-
-def _hierarchy_settings(segmenter) -> dict:
-    settings = {}
-    for key, value in segmenter.hierarchy_params.items():
-        if key == "scorer":
-            scorer = segmenter.merge_scorer
-            # The scorer by content (a file may be refitted under the same name).
-            settings[key] = None if scorer is None else scorer.fingerprint()
-        elif value is None or isinstance(value, str):
-            settings[key] = value
-        else:
-            settings[key] = float(value)
-    return settings
-
-
-def _check_settings(out_dir, settings, redo):
-    """Refuse to resume into a folder made with other settings (unless ``redo``)."""
-    path = out_dir / SETTINGS_FILE
-    previous = None
-    if path.is_file():
-        try:
-            previous = json.loads(path.read_text())
-        except ValueError:
-            previous = "unreadable"
-        if previous != settings and not redo:
-            raise ValueError(
-                f"{out_dir} holds outputs made with other settings ({path}: {previous}); "
-                "choose another --out folder, or pass --redo to recompute everything "
-                "with the current settings"
-            )
-    if previous != settings:
-        with atomic_output(path) as tmp:
-            Path(tmp).write_text(json.dumps(settings, indent=1) + "\n")
-
-
-def _colliding_outputs(paths, out_dir):
-    """{path: message} for inputs whose output files another input also writes
-    (``a/x.jpg`` and ``b/x.png``, or ``x.jpg`` and ``x_overlay.jpg``)."""
-    owners = {}
-    for path in paths:
-        for output in output_paths(out_dir, path).values():
-            owners.setdefault(output.name, []).append(path)
-    clashes = {}
-    for name, owner_paths in owners.items():
-        if len(owner_paths) > 1:
-            for path in owner_paths:
-                others = ", ".join(str(p) for p in owner_paths if p != path)
-                clashes[path] = (f"{path}: its output {name} would also be written for "
-                                 f"{others}; rename one of them or segment them into "
-                                 "different --out folders")
-    return clashes
-
-
 def segment_files(segmenter, paths, out_dir, batch_size=4, redo=False, progress=True,
                   prefetch=8, workers=2):
     """Segment ``paths`` into ``out_dir``; returns a BatchSummary.
@@ -148,10 +60,8 @@ def segment_files(segmenter, paths, out_dir, batch_size=4, redo=False, progress=
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    _check_settings(out_dir, segmenter_settings(segmenter), redo)
-    for stale in out_dir.iterdir():  # temp files of a run that was killed
-        if _TEMP_FILE.match(stale.name):
-            stale.unlink(missing_ok=True)
+    check_settings(out_dir, segmenter_settings(segmenter), redo)
+    remove_stale_temporaries(out_dir)
     summary = BatchSummary()
 
     def fail(path, error):
@@ -161,7 +71,7 @@ def segment_files(segmenter, paths, out_dir, batch_size=4, redo=False, progress=
         logger.error("%s", message)
 
     paths = [Path(p) for p in paths]
-    clashes = _colliding_outputs(paths, out_dir)
+    clashes = colliding_outputs(paths, out_dir)
     todo = []
     for path in paths:
         if path in clashes:
@@ -181,7 +91,7 @@ def segment_files(segmenter, paths, out_dir, batch_size=4, redo=False, progress=
             for path, image in group:
                 try:
                     result = segmenter.segment(image, return_intermediates=True)
-                    _write_outputs(output_paths(out_dir, path), image, result.labels,
+                    write_outputs(output_paths(out_dir, path), image, result.labels,
                                    result.pixel_codes, segmenter.bits)
                     summary.done += 1
                 except (ValueError, OSError) as error:
@@ -198,7 +108,7 @@ def segment_files(segmenter, paths, out_dir, batch_size=4, redo=False, progress=
         for (path, image), code_map in zip(group, code_maps):
             try:
                 labels, pixel_codes, _, _ = segmenter.merge(image, code_map)
-                _write_outputs(output_paths(out_dir, path), image, labels, pixel_codes,
+                write_outputs(output_paths(out_dir, path), image, labels, pixel_codes,
                                segmenter.bits)
                 summary.done += 1
             except (ValueError, OSError) as error:
