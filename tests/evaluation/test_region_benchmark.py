@@ -339,3 +339,18 @@ def test_one_bsds_val_image_matches_an_independent_implementation():
     voi = np.mean([sum(variation_of_information(gt, segmentations[1]))
                    for gt in sample.ground_truths])
     assert r["voi"][1] == pytest.approx(voi, abs=1e-9)
+
+
+def test_without_void_one_scale_equals_the_project_metrics_voi_in_bits():
+    # tf_binmap.evaluation.metrics scores one segmentation: its covering and PRI are the
+    # benchmark's per-image figures, its VOI is in nats (the benchmark's times ln 2).
+    from tf_binmap.evaluation import metrics
+
+    rng = np.random.default_rng(3)
+    gts = [rng.integers(0, 4, size=(6, 7)) for _ in range(3)]
+    pred = rng.integers(0, 5, size=(6, 7))
+    r = image_region_scores(gts, [pred])
+    assert r["covering"][0] == pytest.approx(metrics.covering(gts, pred), rel=1e-12)
+    assert r["pri"][0] == pytest.approx(metrics.probabilistic_rand_index(gts, pred), rel=1e-12)
+    assert r["voi"][0] * math.log(2) == pytest.approx(
+        metrics.variation_of_information(gts, pred), rel=1e-12)
