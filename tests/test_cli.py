@@ -322,7 +322,8 @@ def test_evaluate_region_benchmark_on_two_images(tmp_path, weights_cache):
             assert got[metric]["ods_value"] == want[metric]["ods_value"]
         assert f"| {got['name']} | {got['covering']['ods']:.3f} |" in table
         assert f"| {got['name']} | {got['covering']['ods']:.3f} |" in result.stdout
-    assert "published, BSDS500 test:* gPb-owt-ucm" in table
+    assert "published, BSDS500 test:* gPb-owt-ucm" in table and "another set of images" in table
+    assert "Difference to gPb-owt-ucm" in table
     result = run(["evaluate", "--region-benchmark", "--curves", "--limit", "1"], tmp_path,
                  weights_cache)
     assert result.returncode == 2 and "leave out --curves" in result.stderr
