@@ -293,6 +293,42 @@ def test_evaluate_dataset_option_reaches_the_reader(tmp_path, weights_cache):
     assert "split='train'" in result.stdout
 
 
+@pytest.mark.data
+def test_evaluate_region_benchmark_on_two_images(tmp_path, weights_cache):
+    import json
+
+    from tf_binmap.evaluation.datasets import BSDS500, default_data_root
+    from tf_binmap.evaluation.region_sweeps import run_region_benchmark
+
+    if default_data_root() is None:
+        pytest.skip("../shared/data is not here")
+    methods = ["egs:sigma=0.8", "slic", "hierarchy:preset=none"]  # no network needed
+    out = tmp_path / "region"
+    result = run(["evaluate", "--region-benchmark", "--methods", *methods, "--limit", "2",
+                  "--out", str(out)], tmp_path, weights_cache)
+    assert result.returncode == 0, result.stderr
+    saved = json.loads((out / "region_benchmark.json").read_text())
+    table = (out / "region_benchmark.md").read_text()
+    assert saved["n_images"] == 2 and saved["image_names"] == ["101085", "101087"]
+    assert [s["name"] for s in saved["sweeps"]] == [
+        "EGS (sigma=0.8)", "SLIC", "hierarchy (no CNN), count cuts"]
+    # The same numbers as the Python API on the same images.
+    expected = run_region_benchmark(BSDS500(default_data_root(), "val"), methods, limit=2,
+                                    progress=False)
+    for got, want in zip(saved["sweeps"], expected["sweeps"]):
+        for metric in ("covering", "pri", "voi"):
+            assert got[metric]["ods"] == pytest.approx(want[metric]["ods"], rel=1e-12)
+            assert got[metric]["ois"] == pytest.approx(want[metric]["ois"], rel=1e-12)
+            assert got[metric]["ods_value"] == want[metric]["ods_value"]
+        assert f"| {got['name']} | {got['covering']['ods']:.3f} |" in table
+        assert f"| {got['name']} | {got['covering']['ods']:.3f} |" in result.stdout
+    assert "published, BSDS500 test:* gPb-owt-ucm" in table and "another set of images" in table
+    assert "Difference to gPb-owt-ucm" in table
+    result = run(["evaluate", "--region-benchmark", "--curves", "--limit", "1"], tmp_path,
+                 weights_cache)
+    assert result.returncode == 2 and "leave out --curves" in result.stderr
+
+
 @pytest.mark.network
 def test_segment_default_is_the_hierarchy_with_the_asked_count(tmp_path, weights_cache):
     import json

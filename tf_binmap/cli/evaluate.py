@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tf_binmap.cli.common import non_negative_int
+from tf_binmap.cli.common import UsageError, non_negative_int
 
 __all__ = ["register"]
 
@@ -21,6 +21,8 @@ def register(add) -> None:
             "bootstrap\n"
             "examples:\n  tf-binmap evaluate\n"
             "  tf-binmap evaluate --curves --out outputs/evaluation/bsds500_val\n"
+            "  tf-binmap evaluate --region-benchmark --out outputs/evaluation/region\n"
+            "  tf-binmap evaluate --region-benchmark --methods hierarchy:scorer=none egs\n"
             "  tf-binmap evaluate --dataset msrc --methods egs:scale=100 "
             "binmap:superpixels=egs")
     p.add_argument("--dataset", default="bsds500",
@@ -33,6 +35,11 @@ def register(add) -> None:
     p.add_argument("--methods", nargs="+", default=None, help="method specs (see above)")
     p.add_argument("--curves", action="store_true",
                    help="sweep every family's parameter and draw figure4.png")
+    p.add_argument("--region-benchmark", action="store_true",
+                   help="instead of the table: the BSDS region benchmark (covering, PRI, "
+                   "VOI at ODS and OIS) of hierarchies: the default hierarchy by count "
+                   "and level cuts, EGS over k, SLIC over n_segments (--methods: the "
+                   "families to sweep); writes region_benchmark.md and .json")
     p.add_argument("--limit", type=int, default=None, help="first N images only")
     p.add_argument("--itq", default=None, metavar="PATH",
                    help="ITQ parameters for the default preset")
@@ -50,10 +57,13 @@ def register(add) -> None:
 def _cmd_evaluate(args):
     from tf_binmap.evaluation.command import evaluate_command
 
+    if args.region_benchmark and args.curves:
+        raise UsageError("--region-benchmark sweeps every family itself; leave out --curves")
+
     # "bsds500:train" and "msrc:newseg" are understood by the harness itself.
     result = evaluate_command(
         dataset=args.dataset, split=args.split, data_root=args.data_root,
         methods=args.methods, curves=args.curves, out=args.out, limit=args.limit,
         quiet=args.quiet, itq_path=args.itq, skip_errors=args.skip_errors,
-        bootstrap=args.bootstrap, seed=args.seed)
+        bootstrap=args.bootstrap, seed=args.seed, region_benchmark=args.region_benchmark)
     return 1 if result.get("n_errors") else 0

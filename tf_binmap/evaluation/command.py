@@ -1,6 +1,8 @@
 """``tf-binmap evaluate``: open a dataset, run the paper's table (and with ``curves`` the
 Figure 4 sweeps and the paired-bootstrap comparison of the hierarchy with EGS and SLIC),
-and write ``table.md``, ``results.json`` and the figures."""
+and write ``table.md``, ``results.json`` and the figures; with ``region_benchmark`` the
+BSDS region benchmark instead (`region_benchmark_command`: ``region_benchmark.md`` and
+``region_benchmark.json``)."""
 
 from __future__ import annotations
 
@@ -22,6 +24,15 @@ from tf_binmap.evaluation.method_specs import (
     figure4_methods,
 )
 from tf_binmap.evaluation.methods import BinaryMapMethod
+from tf_binmap.evaluation.region_report import (
+    format_region_comparison,
+    format_region_table,
+)
+from tf_binmap.evaluation.region_sweeps import (
+    default_region_sweeps,
+    region_sweeps,
+    run_region_benchmark,
+)
 from tf_binmap.evaluation.reports import (
     format_table,
     format_timings,
@@ -32,7 +43,7 @@ from tf_binmap.evaluation.runner import evaluate
 from tf_binmap.io.files import write_text_atomic
 from tf_binmap.presets import DEFAULT_BINARY_MAP_PRESET, DEFAULT_HIERARCHY_PRESET
 
-__all__ = ["evaluate_command", "open_dataset"]
+__all__ = ["evaluate_command", "open_dataset", "region_benchmark_command"]
 
 
 def open_dataset(dataset, split: str, data_root, msrc_flavour: str):
@@ -67,7 +78,8 @@ def evaluate_command(dataset: str = "bsds500", split: str = "val", data_root=Non
                      methods=None, curves: bool = False, out="outputs/evaluation",
                      limit: int | None = None, quiet: bool = False, *, itq_path=None,
                      msrc_flavour: str = "gt_bmp", skip_errors: bool = False,
-                     bootstrap: int = 1000, seed: int = 0) -> dict:
+                     bootstrap: int = 1000, seed: int = 0,
+                     region_benchmark: bool = False) -> dict:
     """Evaluate methods on a dataset and write the results (``tf-binmap evaluate``).
 
     Args:
@@ -91,11 +103,21 @@ def evaluate_command(dataset: str = "bsds500", split: str = "val", data_root=Non
         itq_path: ITQ file for the ``binmap_conv5`` preset, used by every binmap method
             on that preset that does not name its own.
         skip_errors: skip unreadable samples (listed in results.json) instead of failing.
+        region_benchmark: run `region_benchmark_command` instead (`methods` then name
+            the families to sweep; `curves` must be off).
 
     Returns:
         the `evaluate` results, plus "table_methods" (names of the table's methods),
         "files" (paths written) and "settings".
     """
+    if region_benchmark:
+        if curves:
+            raise ValueError("the region benchmark sweeps every family itself; leave out "
+                             "curves (--curves)")
+        return region_benchmark_command(
+            dataset=dataset, split=split, data_root=data_root, methods=methods, out=out,
+            limit=limit, quiet=quiet, itq_path=itq_path, msrc_flavour=msrc_flavour,
+            skip_errors=skip_errors)
     if int(bootstrap) < 0:
         raise ValueError(f"bootstrap must be >= 0 resamples, got {bootstrap}")
     data = open_dataset(dataset, split, data_root, msrc_flavour)
@@ -179,3 +201,90 @@ def _dataset_title(data) -> str:
     if isinstance(data, MSRC):
         return f"MSRC v2 ({data.flavour})"
     return type(data).__name__
+
+
+def region_benchmark_command(dataset: str = "bsds500", split: str = "val", data_root=None,
+                             methods=None, out="outputs/evaluation", limit: int | None = None,
+                             quiet: bool = False, *, itq_path=None,
+                             msrc_flavour: str = "gt_bmp", skip_errors: bool = False) -> dict:
+    """The BSDS region benchmark of hierarchies (``tf-binmap evaluate --region-benchmark``):
+    covering, PRI and VOI at ODS and OIS for each sweep, written to
+    ``region_benchmark.md`` (the table, the published BSDS500 test-split figures beside
+    it, and each sweep minus gPb-owt-ucm's) and ``region_benchmark.json`` (the figures and
+    every image's statistics at every scale).
+
+    Args:
+        methods: method specs or `RegionSweep`s (`region_sweeps`: each family over its
+            default values, a hierarchy by count and by level cuts); default
+            `default_region_sweeps()`: the default hierarchy, EGS over k, SLIC over n.
+        itq_path: ITQ file for the default binary-map preset of binmap methods.
+        Other arguments as `evaluate_command`.
+
+    Returns:
+        the `run_region_benchmark` results, plus "files" and "settings".
+    """
+    data = open_dataset(dataset, split, data_root, msrc_flavour)
+    sweeps = default_region_sweeps() if methods is None else region_sweeps(methods)
+    if itq_path is not None:
+        for sweep in sweeps:
+            method = sweep.method
+            if (isinstance(method, BinaryMapMethod) and method.model is None
+                    and method.itq_path is None and method.preset == DEFAULT_BINARY_MAP_PRESET):
+                sweep.method = dataclasses.replace(method, itq_path=itq_path)
+    results = run_region_benchmark(data, sweeps, limit=limit, progress=not quiet,
+                                   skip_errors=skip_errors)
+    results["settings"] = {
+        "dataset": dataset if isinstance(dataset, str) else repr(dataset),
+        "split": getattr(data, "split", None),
+        "msrc_flavour": getattr(data, "flavour", None), "limit": limit,
+        "itq_path": None if itq_path is None else str(itq_path),
+        "date": datetime.datetime.now().isoformat(timespec="seconds"),
+    }
+    title = _dataset_title(data)
+    header = (f"{title}: {results['n_images']} images, {results['wall_seconds']:.0f} s wall"
+              + (f", {results['n_errors']} unreadable sample(s) skipped"
+                 if results["n_errors"] else ""))
+    bsds = isinstance(data, BSDS500)  # published figures only beside BSDS500 rows
+    table = format_region_table(results, published=bsds)
+    comparison = format_region_comparison(results) if bsds else ""
+    if not bsds:
+        context = ("The published BSDS500 figures are left out: this is another dataset, "
+                   "and its numbers are not comparable with them.")
+    else:
+        context = ("The *published* rows are BSDS500 **test** figures (Arbelaez et al., "
+                   "TPAMI 2011)" + ("." if data.split == "test" else
+                                    f"; the rows above them are {title}, another set of "
+                                    "images."))
+    sections = [
+        f"# BSDS region benchmark\n\n{header}\n",
+        "Segmentation covering (of the ground truth by the segmentation, pooled over "
+        "annotations and images), probabilistic Rand index and variation of information "
+        "(bits), as the BSDS500 benchmark code computes them "
+        "(`tf_binmap.evaluation.region_benchmark`). ODS: the one parameter value best for "
+        "the dataset, chosen for each metric on its own; OIS: each image's best value. "
+        f"{context}\n",
+        table,
+    ]
+    if comparison:
+        sections += ["\nDifference to gPb-owt-ucm's published test figures (VOI: lower is "
+                     "better):\n", comparison]
+    sections.append(
+        "\nSeconds per image of each sweep (a shared stage counted for each sweep using "
+        "it): " + ", ".join(f"{s['name']} {s['seconds_per_image']:.2f}"
+                            for s in results["sweeps"]) + ".")
+    text = "\n".join(sections)
+    out = Path(out)
+    files = {"table": str(out / "region_benchmark.md"),
+             "results": str(out / "region_benchmark.json")}
+    write_text_atomic(files["table"], text + "\n")
+    results["files"] = files
+    write_json(results, files["results"])
+    if not quiet:
+        print(header)
+        print(table)
+        if comparison:
+            print()
+            print(comparison)
+        for path in files.values():
+            print("wrote", path)
+    return results

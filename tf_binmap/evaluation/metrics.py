@@ -13,6 +13,11 @@ areas). Predicted labels must be >= 0.
 - Variation of information: H(gt | pred) + H(pred | gt), in nats (natural log).
 
 Several annotations of one image are given as a list of label maps (`gts`).
+
+For BSDS500's region benchmark of a hierarchy (covering, PRI and VOI in bits, at ODS and
+OIS, as its MATLAB code computes them) see `tf_binmap.evaluation.region_benchmark`. On
+one segmentation without void, covering and PRI here equal its per-image figures and VOI
+here is its VOI times ln 2.
 """
 
 from __future__ import annotations
