@@ -193,11 +193,15 @@ def test_bench_prints_ratios_and_writes_json(tmp_path, weights_cache):
     result = run(["bench", "--size", "241", "321", "--images", "2", "--repeats", "1",
                   "--json", str(tmp_path / "bench.json")], tmp_path, weights_cache)
     assert result.returncode == 0, result.stderr
-    assert "| ours (Keras) |" in result.stdout and "| egs alone |" in result.stdout
+    assert "| ours (Keras) |" in result.stdout
+    assert "| EGS alone (scikit-image) |" in result.stdout
     rows = json.loads((tmp_path / "bench.json").read_text())["rows"]
-    assert rows["egs alone"]["x_egs"] == 1.0
+    assert rows["EGS alone (scikit-image)"]["x_egs"] == 1.0
+    assert set(rows) == {"ours (Keras)", "EGS alone (scikit-image)", "EGS alone (compiled)",
+                         "SLIC alone (scikit-image)"}
     ours = rows["ours (Keras)"]
-    assert ours["total_ms"] > ours["network_ms"] > 0 and ours["x_egs"] > 0
+    assert ours["total_ms"] > ours["merge_ms"] > 0 and ours["network_ms"] > 0
+    assert ours["x_egs"] > 0
 
 
 @pytest.mark.network

@@ -1,14 +1,25 @@
-"""Batch segmentation of image files: prefetching, same-size batches, resumable output.
+"""Segmenting a folder of image files on one machine: a streaming pipeline whose stages
+overlap, and resumable, atomically written output.
 
-Decoding runs in a background thread pool ahead of the network (so it overlaps the
-network and the superpixels), consecutive images of the same size are batched through
-the network, each output is written atomically, and an image whose outputs all exist is
-skipped, so an interrupted run resumes without redoing (or rewriting) finished images.
-Unreadable files are reported with the reason and skipped.
+Three stages run at once, so decoding, the network and the merge keep both cores busy:
+
+1. decoding, in a small thread pool reading ahead of the network (``prefetch`` images);
+2. the network, in this thread, on batches of consecutive same-size images (up to
+   ``batch_size``; a batch gives each image exactly what it gets alone);
+3. everything after the network (superpixels, the merge, the label PNGs), in
+   ``workers`` threads; its hot loops are compiled and release the GIL.
+
+Each image's labels are those `Segmenter.segment` gives it alone (the same
+`Segmenter.prepare` / `network_outputs` / `finish` steps). ``workers=0`` runs the steps
+one image at a time in this thread. Each output is written atomically, an image whose
+outputs all exist is skipped (an interrupted run resumes without redoing finished
+images), unreadable files are reported with the reason and skipped, and at most
+``prefetch + batch_size + 2 * workers`` images are in memory at once.
 """
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures
 import dataclasses
 import logging
@@ -32,32 +43,53 @@ logger = logging.getLogger(__name__)
 class BatchSummary:
     """What a batch run did: images segmented, skipped (already done) and failed (with
     the reason), and its wall time."""
+
     done: int = 0
     skipped: int = 0
     failures: list = dataclasses.field(default_factory=list)  # (path, message)
     seconds: float = 0.0
 
     @property
-    def seconds_per_image(self):
+    def seconds_per_image(self) -> float:
         """Wall time of the run divided by the images segmented."""
         return self.seconds / self.done if self.done else 0.0
+
+    @property
+    def images_per_second(self) -> float:
+        """Images segmented per second of wall time."""
+        return self.done / self.seconds if self.seconds else 0.0
 
     def __str__(self):
         return (f"{self.done} segmented, {self.skipped} already done, "
                 f"{len(self.failures)} failed ({self.seconds_per_image:.2f} s per image)")
 
 
-def segment_files(segmenter, paths, out_dir, batch_size=4, redo=False, progress=True,
-                  prefetch=8, workers=2):
+def _finish_and_write(segmenter, out_dir, path, image, work, output) -> None:
+    """Stage 3 for one image: the merge and its three outputs."""
+    try:
+        result = segmenter.finish(image, work, output, return_intermediates=True)
+    except ValueError as error:
+        raise segmenter.explain(error, image, work) from None
+    write_outputs(output_paths(out_dir, path), image, result.labels, result.pixel_codes,
+                  segmenter.bits)
+
+
+def segment_files(segmenter, paths, out_dir, batch_size: int = 4, redo: bool = False,
+                  progress: bool = True, prefetch: int = 8, workers: int = 2) -> BatchSummary:
     """Segment ``paths`` into ``out_dir``; returns a BatchSummary.
 
     Writes ``NAME.png`` (uint16 labels 0..n-1), ``NAME_overlay.png`` and
     ``NAME_binary_map.png`` per image, and the settings used in
     ``tf_binmap_segment.json`` (a later run into the same folder must use the same
-    settings, or ``redo``).
+    settings, or ``redo``). ``batch_size``: same-size images per network call;
+    ``workers``: threads for the merge (0: everything in this thread, one image at a
+    time); ``prefetch``: images decoded ahead.
     """
     from tqdm.auto import tqdm
 
+    if int(batch_size) < 1 or int(workers) < 0 or int(prefetch) < 1:
+        raise ValueError(f"batch_size and prefetch must be >= 1 and workers >= 0, got "
+                         f"{batch_size}, {prefetch} and {workers}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     check_settings(out_dir, segmenter_settings(segmenter), redo)
@@ -81,61 +113,73 @@ def segment_files(segmenter, paths, out_dir, batch_size=4, redo=False, progress=
         else:
             todo.append(path)
 
-    def flush(group, bar):
-        if not group:
-            return
-        # One image at a time through segment(): the hierarchy, and images shrunk to the
-        # working size (max_side); the paper's method batches same-size images.
-        if segmenter.merge_mode != "codes" or \
-                segmenter.shrinks(group[0][1].shape):
-            for path, image in group:
+    start = time.perf_counter()
+    with concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="tf_binmap-read") as readers, \
+            concurrent.futures.ThreadPoolExecutor(max(workers, 1),
+                                                  thread_name_prefix="tf_binmap-merge") as mergers, \
+            tqdm(total=len(todo), desc="segmenting", unit="image",
+                 disable=not progress or None) as bar:
+        pending = collections.deque()  # (path, future) of stage 3, oldest first
+
+        def collect(block_above):
+            """Account for finished merges; wait while more than ``block_above`` run."""
+            while pending and (pending[0][1].done() or len(pending) > block_above):
+                path, future = pending.popleft()
                 try:
-                    result = segmenter.segment(image, return_intermediates=True)
-                    write_outputs(output_paths(out_dir, path), image, result.labels,
-                                   result.pixel_codes, segmenter.bits)
+                    future.result()
                     summary.done += 1
                 except (ValueError, OSError) as error:
                     fail(path, error)
                 bar.update(1)
-            return
-        try:
-            code_maps = np.asarray(segmenter.model.encode(np.stack([im for _, im in group])))
-        except ValueError as error:  # e.g. an image below the receptive field
-            for path, _ in group:
-                fail(path, error)
-            bar.update(len(group))
-            return
-        for (path, image), code_map in zip(group, code_maps):
-            try:
-                labels, pixel_codes, _, _ = segmenter.merge(image, code_map)
-                write_outputs(output_paths(out_dir, path), image, labels, pixel_codes,
-                               segmenter.bits)
-                summary.done += 1
-            except (ValueError, OSError) as error:
-                fail(path, error)
-            bar.update(1)
 
-    start = time.perf_counter()
-    with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool, \
-            tqdm(total=len(todo), desc="segmenting", unit="image",
-                 disable=not progress or None) as bar:
-        futures = {}
-        group = []
-        for index, path in enumerate(todo):
-            # Keep up to `prefetch` decodes in flight ahead of the one we need.
-            for ahead in todo[index:index + prefetch]:
-                if ahead not in futures:
-                    futures[ahead] = pool.submit(read_image_rgb, ahead)
+        def run_batch(batch):
+            """Stage 2 on one batch of (path, image, work), then stage 3 for each."""
             try:
-                image = futures.pop(path).result()
+                outputs = segmenter.network_outputs(np.stack([work for _, _, work in batch]))
+            except ValueError as error:  # e.g. images below the receptive field
+                for path, image, work in batch:
+                    fail(path, segmenter.explain(error, image, work))
+                    bar.update(1)
+                return
+            for (path, image, work), output in zip(batch, outputs):
+                if workers == 0:
+                    try:
+                        _finish_and_write(segmenter, out_dir, path, image, work, output)
+                        summary.done += 1
+                    except (ValueError, OSError) as error:
+                        fail(path, error)
+                    bar.update(1)
+                    continue
+                collect(2 * workers)
+                pending.append((path, mergers.submit(_finish_and_write, segmenter, out_dir,
+                                                     path, image, work, output)))
+
+        decoding = collections.deque()
+        queue = iter(todo)
+        batch = []
+        while True:
+            while len(decoding) < prefetch:  # keep `prefetch` decodes in flight
+                path = next(queue, None)
+                if path is None:
+                    break
+                decoding.append((path, readers.submit(read_image_rgb, path)))
+            if not decoding:
+                break
+            path, future = decoding.popleft()
+            try:
+                image, work, _ = segmenter.prepare(future.result())
             except (ValueError, OSError) as error:
                 fail(path, error)
                 bar.update(1)
                 continue
-            if group and (group[0][1].shape != image.shape or len(group) >= batch_size):
-                flush(group, bar)
-                group = []
-            group.append((path, image))
-        flush(group, bar)
+            if batch and (batch[0][2].shape != work.shape or len(batch) >= batch_size
+                          or workers == 0):
+                run_batch(batch)
+                batch = []
+            batch.append((path, image, work))
+            collect(2 * workers)
+        if batch:
+            run_batch(batch)
+        collect(0)
     summary.seconds = time.perf_counter() - start
     return summary

@@ -8,6 +8,7 @@ from tf_binmap.cli.common import (
     CommandError,
     add_segmenter_arguments,
     make_segmenter,
+    non_negative_int,
     positive,
 )
 
@@ -52,6 +53,9 @@ def register(add) -> None:
     p.add_argument("--redo", action="store_true", help="recompute finished images too")
     p.add_argument("--batch", type=positive(int), default=4,
                    help="same-size images per network batch (default 4)")
+    p.add_argument("--workers", type=non_negative_int, default=2,
+                   help="threads for the merge, beside the network and decoding (default "
+                   "2; 0: one image at a time)")
     p.set_defaults(handler=_cmd_segment)
 
 
@@ -120,7 +124,7 @@ def _cmd_segment(args):
         raise CommandError(f"no images found in {' '.join(args.images)}")
     segmenter = make_segmenter(args)
     summary = segment_files(segmenter, paths, args.out, batch_size=args.batch,
-                            redo=args.redo, progress=not args.quiet)
+                            workers=args.workers, redo=args.redo, progress=not args.quiet)
     if not args.quiet:
-        print(f"{summary} -> {args.out}")
+        print(f"{summary}, {summary.images_per_second:.2f} images/s -> {args.out}")
     return 1 if summary.failures else 0

@@ -1,9 +1,15 @@
-"""Per-stage latency of the pipeline, beside EGS and SLIC alone, measured in one run.
+"""Per-image latency of the pipeline beside EGS and SLIC alone, measured in one run.
 
-Stages per image: decode (JPEG bytes -> uint8 RGB), network (code map), superpixels,
-merge (codes per superpixel + union of equal-code neighbours). Figures are medians over
-repeats; ratios (ours / EGS alone, ours / SLIC alone) are taken within the same run, so
-they hold even on a busy shared machine where absolute times drift.
+Each pipeline is timed end to end per image (wall clock: JPEG decode + ``segment``), with
+its stages beside: network (its own time; it runs in a second thread while the
+superpixels are computed, so the stages can add up to more than the total), superpixels
+(the hierarchy's leaves, or the paper's method's superpixels), and merge (everything
+after: codes on pixels, region features, the merging, the cut). The baselines are the
+superpixel methods alone on the same decoded photos: scikit-image's EGS (what users pick
+because it is fast, the reference of the ratios), the compiled EGS this package runs
+(the same labels), and scikit-image's SLIC. Figures are medians over repeats; the
+pipelines run interleaved on the same photos, so the ratios (ours / EGS alone) hold even
+on a busy shared machine where absolute times drift.
 """
 
 from __future__ import annotations
@@ -12,8 +18,22 @@ import time
 
 import cv2
 import numpy as np
+from skimage.segmentation import felzenszwalb, slic
 
-from tf_binmap.segmentation.superpixels import superpixels
+from tf_binmap.segmentation.superpixels import BASELINES, felzenszwalb_labels
+
+__all__ = ["BASELINE_ROWS", "benchmark", "format_table", "sample_images"]
+
+#: The superpixel methods alone, timed on the same photos (the paper's settings).
+BASELINE_ROWS = {
+    "EGS alone (scikit-image)": lambda image: felzenszwalb(image, channel_axis=-1,
+                                                           **BASELINES["egs"]),
+    "EGS alone (compiled)": lambda image: felzenszwalb_labels(image, **BASELINES["egs"]),
+    "SLIC alone (scikit-image)": lambda image: slic(image, channel_axis=-1, start_label=1,
+                                                    **BASELINES["slic"]),
+}
+REFERENCE = "EGS alone (scikit-image)"
+SLIC = "SLIC alone (scikit-image)"
 
 
 def sample_images(size=(321, 481), count=4):
@@ -37,83 +57,85 @@ def _decode(data):
 
 
 def _median_ms(values):
-    return float(np.median(values) * 1000.0)
+    return float(np.median(values) * 1000.0) if len(values) else 0.0
 
 
 def benchmark(segmenters, encoded_images, repeats=3, batch=1):
-    """Time each named Segmenter in ``segmenters`` ({name: Segmenter}) and EGS/SLIC
-    alone on ``encoded_images``; returns a dict of per-stage ms per image and ratios."""
+    """Time each named Segmenter in ``segmenters`` ({name: Segmenter}) and the baselines
+    (`BASELINE_ROWS`) on ``encoded_images``; returns {row name: {stage_ms..., total_ms,
+    images_per_s, x_egs, x_slic}}. With ``batch`` > 1 the paper's method (``merge=
+    "codes"``) runs the network on same-size batches and merges per image."""
     images = [_decode(data) for data in encoded_images]
-    # Warm up every model (graph tracing, first-call allocations) outside the timings.
+    # Warm up every pipeline (graph tracing, compiled kernels, first allocations) and
+    # every baseline outside the timings.
     for segmenter in segmenters.values():
-        if segmenter.shrinks(images[0].shape):
-            segmenter.segment(images[0])  # at the working size (max_side)
-        else:
-            segmenter.model.encode(np.stack(images[:batch]))
+        segmenter.segment(images[0])
+    for run in BASELINE_ROWS.values():
+        run(images[0])
 
-    # Interleaved: every group of images goes through every pipeline in turn, so a
-    # burst of load elsewhere on the machine hits all of them alike.
-    times = {name: {"network": [], "superpixels": [], "merge": []} for name in segmenters}
-    alone = {"egs": [], "slic": []}
+    stages = ("decode", "network", "superpixels", "merge")
+    times = {name: {stage: [] for stage in (*stages, "total")} for name in segmenters}
+    alone = {name: [] for name in BASELINE_ROWS}
     decode_times = []
     for _ in range(repeats):
         for first in range(0, len(images), batch):
-            group = images[first:first + batch]
-            for data in encoded_images[first:first + batch]:
+            group = list(range(first, min(first + batch, len(images))))
+            for index in group:
                 start = time.perf_counter()
-                _decode(data)
+                _decode(encoded_images[index])
                 decode_times.append(time.perf_counter() - start)
             for name, segmenter in segmenters.items():
-                # The hierarchy (its leaves are part of its merge) and images shrunk to
-                # the working size (max_side; the shrink counts as network time) go
-                # through segment() one at a time.
-                if segmenter.merge_mode != "codes" or \
-                        segmenter.shrinks(group[0].shape):
-                    for image in group:
-                        timings = segmenter.segment(image, return_intermediates=True).timings
-                        times[name]["network"].append(timings["network"] + timings.get("resize", 0.0))
-                        times[name]["superpixels"].append(timings.get("superpixels", 0.0))
-                        times[name]["merge"].append(timings["merge"])
-                    continue
-                start = time.perf_counter()
-                code_maps = np.asarray(segmenter.model.encode(np.stack(group)))
-                times[name]["network"].append((time.perf_counter() - start) / len(group))
-                for image, code_map in zip(group, code_maps):
-                    timings = {}
-                    segmenter.merge(image, code_map, timings)
-                    times[name]["superpixels"].append(timings["superpixels"])
-                    times[name]["merge"].append(timings["merge"])
-            for method, values in alone.items():
-                for image in group:
+                row = times[name]
+                if batch > 1 and segmenter.merge_mode == "codes" and \
+                        not segmenter.shrinks(images[first].shape):
                     start = time.perf_counter()
-                    superpixels(image, method)
-                    values.append(time.perf_counter() - start)
+                    stack = np.stack([_decode(encoded_images[i]) for i in group])
+                    decoded = time.perf_counter()
+                    code_maps = np.asarray(segmenter.model.encode(stack))
+                    network = (time.perf_counter() - decoded) / len(group)
+                    for image, code_map in zip(stack, code_maps):
+                        timings = {}
+                        segmenter.merge(image, code_map, timings)
+                        row["network"].append(network)
+                        row["superpixels"].append(timings["superpixels"])
+                        row["merge"].append(timings["merge"])
+                    row["total"].extend([(time.perf_counter() - start) / len(group)] * len(group))
+                    continue
+                for index in group:
+                    start = time.perf_counter()
+                    image = _decode(encoded_images[index])
+                    result = segmenter.segment(image, return_intermediates=True)
+                    row["total"].append(time.perf_counter() - start)
+                    timings = result.timings
+                    row["network"].append(timings["network"] + timings.get("resize", 0.0))
+                    row["superpixels"].append(timings.get("superpixels", 0.0))
+                    row["merge"].append(timings["merge"])
+            for name, run in BASELINE_ROWS.items():
+                for index in group:
+                    start = time.perf_counter()
+                    run(images[index])
+                    alone[name].append(time.perf_counter() - start)
 
     decode_ms = _median_ms(decode_times)
     rows = {}
-    for name, stages in times.items():
-        row = {"decode_ms": decode_ms}
-        row.update({f"{stage}_ms": _median_ms(values) for stage, values in stages.items()})
-        row["total_ms"] = sum(row[f"{s}_ms"] for s in ("decode", "network", "superpixels",
-                                                        "merge"))
-        rows[name] = row
-    for method, values in alone.items():
-        rows[f"{method} alone"] = {"decode_ms": decode_ms,
-                                   "superpixels_ms": _median_ms(values),
-                                   "total_ms": decode_ms + _median_ms(values)}
+    for name, row in times.items():
+        rows[name] = {f"{stage}_ms": _median_ms(row[stage]) for stage in stages if row[stage]}
+        rows[name]["decode_ms"] = decode_ms
+        rows[name]["total_ms"] = _median_ms(row["total"])
+    for name, values in alone.items():
+        rows[name] = {"decode_ms": decode_ms, "superpixels_ms": _median_ms(values),
+                      "total_ms": decode_ms + _median_ms(values)}
     for row in rows.values():
         row["images_per_s"] = 1000.0 / row["total_ms"]
-
-    for row in rows.values():
-        row["x_egs"] = row["total_ms"] / rows["egs alone"]["total_ms"]
-        row["x_slic"] = row["total_ms"] / rows["slic alone"]["total_ms"]
+        row["x_egs"] = row["total_ms"] / rows[REFERENCE]["total_ms"]
+        row["x_slic"] = row["total_ms"] / rows[SLIC]["total_ms"]
     return rows
 
 
 def format_table(rows):
     """Markdown table of ``benchmark()`` rows."""
     lines = ["| pipeline | decode | network | superpixels | merge | total ms | images/s | "
-             "x EGS alone | x SLIC alone |", "|---|---|---|---|---|---|---|---|---|"]
+             "x EGS alone (scikit-image) | x SLIC alone |", "|---|---|---|---|---|---|---|---|---|"]
     for name, row in rows.items():
         cell = lambda key: f"{row[key]:.1f}" if key in row else "-"  # noqa: E731
         lines.append(f"| {name} | {cell('decode_ms')} | {cell('network_ms')} | "

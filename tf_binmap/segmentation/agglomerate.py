@@ -29,10 +29,11 @@ may hold a dozen specks and only a few real regions. With ``p = 2`` the rule act
 coarse cuts only: at 20 segments it absorbs regions below 0.6% of the image (f = 0.4), at
 150 below 0.01% (fewer pixels than a leaf).
 
-Pure NumPy: the initial distances are computed vectorized; each merge recomputes the
-distances of the new region to its neighbours in one vectorized call and pushes them on a
-heap (stale entries are skipped lazily). Ties are broken by the region ids, so the merge
-order is deterministic.
+The loop here is NumPy: the initial distances are computed vectorized; each merge
+recomputes the distances of the new region to its neighbours in one vectorized call and
+pushes them on a heap (stale entries are skipped lazily). Ties are broken by the region
+ids, so the merge order is deterministic. The default (the learned order without the
+small-region rule) runs the same loop compiled (`agglomerate_compiled`).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ import heapq
 
 import numpy as np
 
+from tf_binmap.segmentation.agglomerate_compiled import learned_merge_loop
 from tf_binmap.segmentation.pair_features import assemble_pair_features
 from tf_binmap.segmentation.regions import RegionFeatures, check_labels
 from tf_binmap.segmentation.tree import MergeTree
@@ -53,7 +55,7 @@ def merge_hierarchy(superpixels: np.ndarray, features: RegionFeatures, w_colour:
                     size_power: float = 0.0, code_size_power: float = 0.0,
                     colour_spread: float = 0.0, small_region_factor: float = 0.0,
                     small_region_power: float = 1.0, scorer=None,
-                    rescore_ratio: float = 0.8) -> MergeTree:
+                    rescore_ratio: float = 0.8, engine: str = "auto") -> MergeTree:
     """Greedy agglomerative merging of adjacent regions (see the module docstring).
 
     Args:
@@ -85,6 +87,9 @@ def merge_hierarchy(superpixels: np.ndarray, features: RegionFeatures, w_colour:
         rescore_ratio: with a scorer, all live pairs are rescored each time the region
             count falls below this fraction of the count at the last rescoring (the
             score depends on the count).
+        engine: ``"auto"`` (default): the learned order without the small-region rule
+            runs compiled (`tf_binmap.segmentation.agglomerate_compiled`), everything
+            else in Python; ``"python"``: always the Python loop (the reference).
 
     Returns:
         the `MergeTree` (n - 1 merges for a connected image).
@@ -99,9 +104,16 @@ def merge_hierarchy(superpixels: np.ndarray, features: RegionFeatures, w_colour:
     # One matrix of stacked, pre-weighted mean vectors: the weighted distance of colour and
     # code is then two norms of slices of the difference.
     n_colour, n_code = features.colour.shape[1], features.code.shape[1]
+    if engine not in ("auto", "python"):
+        raise ValueError(f"engine must be 'auto' or 'python', got {engine!r}")
     if scorer is not None:
         _check_scorer_inputs(scorer, features, size_power, code_size_power, colour_spread,
                              rescore_ratio)
+        parameters = getattr(scorer, "compiled_parameters", lambda: None)()
+        if engine == "auto" and parameters is not None and not float(small_region_factor):
+            merges, scores = learned_merge_loop(features, parameters, rescore_ratio)
+            levels = np.maximum.accumulate(scores) if len(scores) else scores
+            return MergeTree(superpixels.astype(np.int32), merges, scores, levels)
     spread = bool(colour_spread and n_colour and w_colour) or scorer is not None
     if spread and features.colour_squares is None:
         raise ValueError("colour_spread needs features.colour_squares (region_features "

@@ -13,11 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from tf_binmap.segmentation.agglomerate import merge_hierarchy
-from tf_binmap.segmentation.regions import (
-    lab_image,
-    pixel_pair_strengths,
-    region_features,
-)
+from tf_binmap.segmentation.regions import lab_image, leaf_features, region_features
 from tf_binmap.segmentation.scorer import MergeScorer
 from tf_binmap.segmentation.superpixels import felzenszwalb_labels
 from tf_binmap.segmentation.tree import MergeTree
@@ -63,9 +59,14 @@ def hierarchy_leaves(image: np.ndarray, pixel_codes=None, *, leaves=None,
         raise ValueError(f"leaves must have the image's shape {np.shape(image)[:2]}, got "
                          f"{np.shape(leaves)}")
     lab = lab_image(image)
-    edge_strengths = pixel_pair_strengths(lab_image(image, edge_sigma) if edge_sigma else lab) \
-        if strengths else None
-    return leaves, region_features(leaves, colour=lab, code=pixel_codes, strengths=edge_strengths)
+    if not strengths:
+        return leaves, region_features(leaves, colour=lab, code=pixel_codes)
+    code = np.zeros(lab.shape[:2] + (0,), np.float32) if pixel_codes is None else pixel_codes
+    if np.shape(code)[:2] != np.shape(leaves):
+        raise ValueError(f"code must have shape {np.shape(leaves)} + (c,), got {np.shape(code)}")
+    edge_values = lab_image(image, edge_sigma) if edge_sigma else lab
+    # Compiled; equal to region_features(..., strengths=pixel_pair_strengths(edge_values)).
+    return leaves, leaf_features(leaves, lab, np.asarray(code), edge_values)
 
 
 def hierarchical_segmentation(image: np.ndarray, pixel_codes=None, *, leaves=None,

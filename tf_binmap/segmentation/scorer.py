@@ -143,6 +143,25 @@ class MergeScorer:
             self._schedule = tuple(np.array(part) for part in zip(*(
                 (np.log(count), exponent) for count, exponent in self.size_exponent)))
 
+    def compiled_parameters(self) -> tuple | None:
+        """What the compiled merge loop (`tf_binmap.segmentation.agglomerate_compiled`)
+        needs: ``(w0, b0, w1, b1, w2, b2, schedule_x, schedule_y, constant_exponent)``
+        as contiguous float64 arrays (the first layer with the standardisation folded in;
+        the schedule in log count, empty for a constant exponent), or None for a network
+        of another depth than two hidden layers (the loop then runs in Python)."""
+        if len(self.layers) != 3:
+            return None
+        (w0, b0), (w1, b1), (w2, b2) = self._first, self.layers[1], self.layers[2]
+        if isinstance(self.size_exponent, tuple):
+            schedule_x, schedule_y = self._schedule
+            constant = 0.0
+        else:
+            schedule_x = schedule_y = np.zeros(0)
+            constant = float(self.size_exponent)
+        arrays = [np.ascontiguousarray(a, dtype=np.float64)
+                  for a in (w0, b0, w1, b1, w2, b2, schedule_x, schedule_y)]
+        return (*arrays, constant)
+
     def with_size_exponent(self, size_exponent) -> "MergeScorer":
         """The same scorer with another size exponent (a number or a schedule)."""
         return MergeScorer(self.mean, self.std, self.layers, self.n_code, size_exponent,

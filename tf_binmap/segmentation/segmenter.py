@@ -26,10 +26,9 @@ BSDS500 image does and the learned merge order sees the image sizes it was fitte
 
 from __future__ import annotations
 
-import dataclasses
+import concurrent.futures
 import os
 import time
-from typing import Protocol
 
 import numpy as np
 
@@ -39,8 +38,9 @@ from tf_binmap.segmentation.hierarchy import (
     hierarchical_segmentation,
     hierarchy_settings,
 )
+from tf_binmap.segmentation.interfaces import CodeMapModel, SegmentationResult
 from tf_binmap.segmentation.merge import merge_superpixels, superpixel_codes
-from tf_binmap.segmentation.placement import pixel_projections, place_on_pixels
+from tf_binmap.segmentation.placement import place_on_pixels, projections_on_pixels
 from tf_binmap.segmentation.scorer import MergeScorer
 from tf_binmap.segmentation.superpixels import SUPERPIXEL_METHODS, superpixels
 from tf_binmap.segmentation.tree import cut
@@ -61,35 +61,6 @@ def default_preset(merge="hierarchy") -> str:
     from tf_binmap.presets import DEFAULT_BINARY_MAP_PRESET, DEFAULT_HIERARCHY_PRESET
 
     return DEFAULT_HIERARCHY_PRESET if merge == "hierarchy" else DEFAULT_BINARY_MAP_PRESET
-
-
-class CodeMapModel(Protocol):
-    """What a `Segmenter` needs of its model: a Keras ``BinaryMapModel``, or a runner of
-    an export (``tf_binmap.export.runners``). ``projections`` is needed by the hierarchy
-    only."""
-
-    bits: int
-    upscale: float
-    geometry: tuple[int, float]
-
-    def encode(self, images: np.ndarray) -> np.ndarray:
-        """uint8 RGB (batch, H, W, 3) -> int32 code maps (batch, h, w)."""
-
-    def projections(self, images: np.ndarray) -> np.ndarray:
-        """uint8 RGB (batch, H, W, 3) -> float ITQ projections (batch, h, w, bits)."""
-
-
-@dataclasses.dataclass
-class SegmentationResult:
-    """The label image and what led to it (for pictures and analysis)."""
-
-    labels: np.ndarray  # (H, W) int32, 0..n-1
-    code_map: np.ndarray  # (h, w) packed codes from the network
-    pixel_codes: np.ndarray  # (H, W) code of each pixel
-    superpixels: np.ndarray  # (H, W) int32
-    superpixel_codes: np.ndarray  # (n_superpixels,)
-    bits: int
-    timings: dict  # seconds per stage: network, superpixels, merge
 
 
 class Segmenter:
@@ -190,6 +161,7 @@ class Segmenter:
                              "this model gives codes only: pass merge='codes' (the paper's "
                              "method) to use it")
         self._scorer = None
+        self._network_thread = None  # made on first use (`_beside_superpixels`)
         if merge == "hierarchy" and self.hierarchy_params["scorer"] is None and \
                 self.hierarchy_params.get("size_exponent") is not None:
             raise ValueError("hierarchy_params size_exponent: a setting of the learned merge "
@@ -252,13 +224,14 @@ class Segmenter:
         """(h, w) code map -> (H, W) code per image pixel."""
         return place_on_pixels(self.model, code_map, image_shape, self.alignment)
 
-    def merge(self, image: np.ndarray, code_map: np.ndarray, timings: dict | None = None
+    def merge(self, image: np.ndarray, code_map: np.ndarray, timings: dict | None = None,
+              base: np.ndarray | None = None
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Superpixels of ``image`` merged by the codes of ``code_map``."""
+        """Superpixels of ``image`` (or the given ``base``) merged by the codes of
+        ``code_map``."""
         timings = {} if timings is None else timings
-        start = time.perf_counter()
-        base = superpixels(image, self.superpixel_method, **self.superpixel_params)
-        timings["superpixels"] = time.perf_counter() - start
+        if base is None:
+            base = self.superpixels(image, timings)
         start = time.perf_counter()
         pixel_codes = self.pixel_codes(code_map, image.shape)
         codes = superpixel_codes(base, pixel_codes, self.bits)
@@ -266,6 +239,42 @@ class Segmenter:
                                    absorb_single_neighbour=self.absorb_single_neighbour)
         timings["merge"] = time.perf_counter() - start
         return labels, pixel_codes, base, codes
+
+    def superpixels(self, image: np.ndarray, timings: dict | None = None) -> np.ndarray:
+        """The superpixels the codes merge: the hierarchy's leaves (EGS at
+        ``egs_scale``), or ``superpixel_method`` for ``merge="codes"``."""
+        start = time.perf_counter()
+        if self.merge_mode == "hierarchy":
+            params = self.hierarchy_params
+            base = superpixels(image, "egs", scale=params["egs_scale"],
+                               sigma=params["egs_sigma"], min_size=params["egs_min_size"])
+        else:
+            base = superpixels(image, self.superpixel_method, **self.superpixel_params)
+        if timings is not None:
+            timings["superpixels"] = time.perf_counter() - start
+        return base
+
+    def _beside_superpixels(self, network, image, timings):
+        """Run ``network(image)`` in the network thread while this thread computes the
+        superpixels (numba and OpenCV release the GIL, so the two use both cores);
+        returns (network output, superpixels). ``timings``: "network" is the network's
+        own time, "network_wait" what this thread waited for it after its superpixels."""
+        if self._network_thread is None:
+            self._network_thread = concurrent.futures.ThreadPoolExecutor(
+                1, thread_name_prefix="tf_binmap-network")
+
+        def timed():
+            start = time.perf_counter()
+            return network(image), time.perf_counter() - start
+
+        future = self._network_thread.submit(timed)
+        try:
+            base = self.superpixels(image, timings)
+        finally:
+            start = time.perf_counter()
+            output, timings["network"] = future.result()
+            timings["network_wait"] = time.perf_counter() - start
+        return output, base
 
     def working_size(self, shape: tuple) -> tuple[int, int]:
         """(height, width) an image of ``shape`` is segmented at (`working_size`)."""
@@ -280,62 +289,91 @@ class Segmenter:
         """uint8 RGB (H, W, 3) -> int32 (H, W) labels 0..n-1 (or a SegmentationResult).
 
         An image larger than ``max_side`` is segmented at its working size and the
-        labels returned at (H, W)."""
+        labels returned at (H, W). The network runs in a second thread while this one
+        computes the superpixels. The same as `prepare`, `network_outputs` and `finish`
+        in turn (what a pipeline over many images runs in separate stages)."""
+        image, work, timings = self.prepare(image)
+        try:
+            output, base = self._beside_superpixels(
+                lambda im: self.network_outputs(im[None])[0], work, timings)
+            return self.finish(image, work, output, timings, base=base,
+                               return_intermediates=return_intermediates)
+        except ValueError as error:
+            raise self.explain(error, image, work) from None
+
+    def explain(self, error: ValueError, image: np.ndarray, work: np.ndarray) -> ValueError:
+        """``error`` of segmenting ``work``, saying so when ``image`` was shrunk to it by
+        ``max_side`` (a panorama can become too thin for the network)."""
+        if work is image:
+            return error
+        return ValueError(f"{error} (the {image.shape[1]}x{image.shape[0]} image was shrunk "
+                          f"to {work.shape[1]}x{work.shape[0]} by max_side={self.max_side}; "
+                          "raise max_side or pass 0 to segment it at its own size)")
+
+    def prepare(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict]:
+        """``(image, work, timings)``: the checked uint8 RGB image and the copy the
+        network and the merge see (the image itself, or shrunk to the working size)."""
         image = np.asarray(image)
         if image.ndim != 3:
             raise ValueError(f"expected one uint8 RGB image (H, W, 3), got {image.shape}")
         image = as_image_batch(image)[0]
         timings = {}
         size = self.working_size(image.shape)
-        work = image
-        if size != image.shape[:2]:
-            import cv2
+        if size == image.shape[:2]:
+            return image, image, timings
+        import cv2
 
-            start = time.perf_counter()
-            work = cv2.resize(image, (size[1], size[0]), interpolation=cv2.INTER_AREA)
-            timings["resize"] = time.perf_counter() - start
-        try:
-            result = self._segment_working(work, timings, return_intermediates)
-        except ValueError as error:
-            if work is image:
-                raise
-            raise ValueError(f"{error} (the {image.shape[1]}x{image.shape[0]} image was "
-                             f"shrunk to {size[1]}x{size[0]} by max_side={self.max_side}; "
-                             "raise max_side or pass 0 to segment it at its own size)") from None
+        start = time.perf_counter()
+        work = cv2.resize(image, (size[1], size[0]), interpolation=cv2.INTER_AREA)
+        timings["resize"] = time.perf_counter() - start
+        return image, work, timings
+
+    def network_outputs(self, works: np.ndarray) -> np.ndarray:
+        """The network's part for a batch of same-size working images (batch, h, w, 3):
+        the ITQ projections (batch, h', w', bits) for the hierarchy, the packed code maps
+        (batch, h', w') for ``merge="codes"``. A batch gives each image exactly what it
+        gets alone."""
+        if self.merge_mode == "hierarchy":
+            return np.asarray(self.model.projections(works))
+        return np.asarray(self.model.encode(works))
+
+    def finish(self, image: np.ndarray, work: np.ndarray, output: np.ndarray,
+               timings: dict | None = None, base: np.ndarray | None = None,
+               return_intermediates: bool = False) -> np.ndarray | SegmentationResult:
+        """Everything after the network: superpixels (unless given as ``base``), the
+        merge, and the labels brought back to the image's size when ``work`` was shrunk
+        (`prepare`); ``output`` is this image's entry of `network_outputs`."""
+        timings = {} if timings is None else timings
+        if base is None:
+            base = self.superpixels(work, timings)
+        if self.merge_mode == "hierarchy":
+            result = self._merge_hierarchy(work, output, base, timings, return_intermediates)
+        else:
+            labels, pixel_codes, base, codes = self.merge(work, output, timings, base=base)
+            result = SegmentationResult(labels=labels, code_map=output, pixel_codes=pixel_codes,
+                                        superpixels=base, superpixel_codes=codes,
+                                        bits=self.bits, timings=timings)
         if work is not image:
             start = time.perf_counter()
             result.labels = snap_labels(result.labels, image, work)
             if return_intermediates:
                 result.pixel_codes = enlarge_labels(result.pixel_codes, image.shape)
                 result.superpixels = enlarge_labels(result.superpixels, image.shape)
-            timings["resize"] += time.perf_counter() - start
+            timings["resize"] = timings.get("resize", 0.0) + time.perf_counter() - start
         return result if return_intermediates else result.labels
 
-    def _segment_working(self, image, timings, intermediates) -> SegmentationResult:
-        """Segment at the image's own size (without ``intermediates``, only ``labels``
-        and ``timings`` of the result are filled)."""
-        if self.merge_mode == "hierarchy":
-            return self._segment_hierarchy(image, timings, intermediates)
-        start = time.perf_counter()
-        code_map = np.asarray(self.model.encode(image[None]))[0]
-        timings["network"] = time.perf_counter() - start
-        labels, pixel_codes, base, codes = self.merge(image, code_map, timings)
-        return SegmentationResult(labels=labels, code_map=code_map, pixel_codes=pixel_codes,
-                                  superpixels=base, superpixel_codes=codes, bits=self.bits,
-                                  timings=timings)
-
-    def _segment_hierarchy(self, image, timings, intermediates) -> SegmentationResult:
+    def _merge_hierarchy(self, image, projections, leaves, timings, intermediates
+                         ) -> SegmentationResult:
         from tf_binmap.hashing.codes import pack_bits
 
         start = time.perf_counter()
         # Each pixel takes the projections of its nearest receptive-field centre.
-        pixel_values, cell, projections = pixel_projections(self.model, image, self.alignment)
-        timings["network"] = time.perf_counter() - start
-        start = time.perf_counter()
+        pixel_values, cell = projections_on_pixels(self.model, projections, image.shape,
+                                                   self.alignment)
         params = dict(self.hierarchy_params)
         if self._scorer is not None:  # resolved once, in the constructor
             params.update(scorer=self._scorer, size_exponent=None)
-        tree = hierarchical_segmentation(image, pixel_values, **params)
+        tree = hierarchical_segmentation(image, pixel_values, leaves=leaves, **params)
         labels = cut(tree, self.n_segments)
         timings["merge"] = time.perf_counter() - start
         if not intermediates:
@@ -343,9 +381,8 @@ class Segmenter:
                                       superpixels=None, superpixel_codes=None,
                                       bits=self.bits, timings=timings)
         code_map = pack_bits((projections >= 0).astype(np.uint8))
-        base = tree.superpixels
         return SegmentationResult(
             labels=labels, code_map=code_map, pixel_codes=code_map.ravel()[cell],
-            superpixels=base, superpixel_codes=superpixel_codes(
-                base, code_map.ravel()[cell], self.bits),
+            superpixels=leaves, superpixel_codes=superpixel_codes(
+                leaves, code_map.ravel()[cell], self.bits),
             bits=self.bits, timings=timings)
