@@ -14,7 +14,8 @@ Two configurations:
 The model is anything with ``encode(images) -> (batch, h, w) codes``, ``bits``,
 ``upscale`` and ``geometry`` (stride, offset), plus ``projections(images) -> (batch, h,
 w, bits)`` for the hierarchy: a Keras ``BinaryMapModel`` or an exported SavedModel /
-TFLite runner.
+TFLite runner. Images the network cannot take (a side below its receptive field, or too
+elongated for ``max_side``) are refused up front with a message that says what to do.
 
 Large photos are segmented at a working size: an image whose longer side exceeds
 ``max_side`` (default `DEFAULT_MAX_SIDE`, 512 pixels) is shrunk to it by area averaging,
@@ -47,7 +48,9 @@ from tf_binmap.segmentation.tree import cut
 from tf_binmap.segmentation.working_size import (
     DEFAULT_MAX_SIDE,
     MIN_MAX_SIDE,
+    check_segmentable,
     enlarge_labels,
+    min_image_side,
     snap_labels,
     working_size,
 )
@@ -275,16 +278,34 @@ class Segmenter:
         """Whether an image of ``shape`` is segmented shrunk (larger than ``max_side``)."""
         return self.working_size(shape) != tuple(shape[:2])
 
+    @property
+    def min_side(self) -> int:
+        """The smallest image side (at image scale) the model's network takes (1 for a
+        model that does not say: a runner's ``min_input_size`` or a Keras model's
+        backbone's)."""
+        need = getattr(self.model, "min_input_size", None)
+        if need is None:
+            need = getattr(getattr(self.model, "backbone", None), "min_input_size", 1)
+        return min_image_side(int(need), float(self.model.upscale))
+
+    def check_size(self, shape: tuple) -> None:
+        """Raise ValueError, saying why and what to do, if an image of ``shape`` (H, W,
+        ...) cannot be segmented: a side below `min_side`, or too elongated for
+        ``max_side`` (`check_segmentable`)."""
+        check_segmentable(int(shape[0]), int(shape[1]), self.max_side, self.min_side)
+
     def segment(self, image: np.ndarray, return_intermediates: bool = False
                 ) -> np.ndarray | SegmentationResult:
         """uint8 RGB (H, W, 3) -> int32 (H, W) labels 0..n-1 (or a SegmentationResult).
 
         An image larger than ``max_side`` is segmented at its working size and the
-        labels returned at (H, W)."""
+        labels returned at (H, W). An image the network cannot take (`check_size`) is a
+        ValueError that says why."""
         image = np.asarray(image)
         if image.ndim != 3:
             raise ValueError(f"expected one uint8 RGB image (H, W, 3), got {image.shape}")
         image = as_image_batch(image)[0]
+        self.check_size(image.shape)
         timings = {}
         size = self.working_size(image.shape)
         work = image
