@@ -4,13 +4,15 @@ Decoding runs in a background thread pool ahead of the network (so it overlaps t
 network and the superpixels), consecutive images of the same size are batched through
 the network, each output is written atomically, and an image whose outputs all exist is
 skipped, so an interrupted run resumes without redoing (or rewriting) finished images.
-Unreadable files are reported with the reason and skipped.
+Unreadable files (missing, empty, corrupt, over the pixel limit) and images the network
+cannot take (too small, too elongated) are reported with the reason and skipped.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
+import functools
 import json
 import logging
 import re
@@ -21,7 +23,7 @@ import numpy as np
 
 from tf_binmap.hashing.codes import code_map_to_rgb
 from tf_binmap.io.files import atomic_output, write_png_atomic
-from tf_binmap.io.images import read_image_rgb
+from tf_binmap.io.images import max_image_pixels, read_image_rgb
 from tf_binmap.visualize import boundary_overlay
 
 logger = logging.getLogger(__name__)
@@ -136,16 +138,19 @@ def _colliding_outputs(paths, out_dir):
 
 
 def segment_files(segmenter, paths, out_dir, batch_size=4, redo=False, progress=True,
-                  prefetch=8, workers=2):
+                  prefetch=8, workers=2, max_pixels=None):
     """Segment ``paths`` into ``out_dir``; returns a BatchSummary.
 
     Writes ``NAME.png`` (uint16 labels 0..n-1), ``NAME_overlay.png`` and
     ``NAME_binary_map.png`` per image, and the settings used in
     ``tf_binmap_segment.json`` (a later run into the same folder must use the same
-    settings, or ``redo``).
+    settings, or ``redo``). ``max_pixels``: images over it are refused unread
+    (`tf_binmap.io.read_image_rgb`; default its limit). A file that cannot be read or
+    segmented is a failure of the summary (with the reason), and the run goes on.
     """
     from tqdm.auto import tqdm
 
+    read = functools.partial(read_image_rgb, max_pixels=max_image_pixels(max_pixels))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     _check_settings(out_dir, segmenter_settings(segmenter), redo)
@@ -215,9 +220,10 @@ def segment_files(segmenter, paths, out_dir, batch_size=4, redo=False, progress=
             # Keep up to `prefetch` decodes in flight ahead of the one we need.
             for ahead in todo[index:index + prefetch]:
                 if ahead not in futures:
-                    futures[ahead] = pool.submit(read_image_rgb, ahead)
+                    futures[ahead] = pool.submit(read, ahead)
             try:
                 image = futures.pop(path).result()
+                segmenter.check_size(image.shape)  # too small or too elongated
             except (ValueError, OSError) as error:
                 fail(path, error)
                 bar.update(1)

@@ -8,6 +8,7 @@ from tf_binmap.cli.common import (
     CommandError,
     add_segmenter_arguments,
     make_segmenter,
+    non_negative_int,
     positive,
 )
 
@@ -52,6 +53,9 @@ def register(add) -> None:
     p.add_argument("--redo", action="store_true", help="recompute finished images too")
     p.add_argument("--batch", type=positive(int), default=4,
                    help="same-size images per network batch (default 4)")
+    p.add_argument("--max-pixels", type=non_negative_int, default=None, metavar="PIXELS",
+                   help="refuse images whose header claims more pixels, before decoding "
+                   "(default 64000000, or $TF_BINMAP_MAX_IMAGE_PIXELS; 0: no limit)")
     p.set_defaults(handler=_cmd_segment)
 
 
@@ -120,7 +124,8 @@ def _cmd_segment(args):
         raise CommandError(f"no images found in {' '.join(args.images)}")
     segmenter = make_segmenter(args)
     summary = segment_files(segmenter, paths, args.out, batch_size=args.batch,
-                            redo=args.redo, progress=not args.quiet)
+                            redo=args.redo, progress=not args.quiet,
+                            max_pixels=args.max_pixels)
     if not args.quiet:
         print(f"{summary} -> {args.out}")
     return 1 if summary.failures else 0
