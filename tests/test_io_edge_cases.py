@@ -312,3 +312,63 @@ def test_pil_warnings_never_escape_as_exceptions(tmp_path):
             warnings.simplefilter(action)
             with pytest.raises(ImageReadError, match=r"cut\.tif"):
                 read_image_rgb(path)
+
+
+# ---------------------------------------------------------- in a batch, and the CLI
+class _SmallModel:
+    """A stand-in binary-map model (8 bits, stride 16, receptive field 31): random
+    projections, so segment_files runs without a network."""
+
+    name, bits, upscale, geometry, min_input_size = "small", 8, 1.0, (16, 15), 31
+
+    def projections(self, images):
+        images = np.asarray(images)
+        height, width = images.shape[1:3]
+        rng = np.random.default_rng(0)
+        return rng.normal(size=(len(images), (height - 31) // 16 + 1,
+                                (width - 31) // 16 + 1, 8))
+
+    def encode(self, images):
+        bits = (self.projections(images) >= 0).astype(np.int64)
+        return (bits << np.arange(8)).sum(axis=-1)
+
+
+def test_segment_files_reports_each_bad_file_and_honours_max_pixels(tmp_path):
+    from tf_binmap.batch.folder import segment_files
+    from tf_binmap.segmentation.segmenter import Segmenter
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    Image.fromarray(_rgb(64, 80)).save(folder / "good.png")        # 5120 pixels
+    Image.fromarray(_rgb(64, 100, seed=1)).save(folder / "big.png")  # 6400 pixels
+    Image.fromarray(_rgb(1, 1)).save(folder / "dot.png")
+    (folder / "empty.jpg").write_bytes(b"")
+    segmenter = Segmenter(_SmallModel(), n_segments=5)
+    paths = list_images(folder)
+    summary = segment_files(segmenter, paths, tmp_path / "out", progress=False,
+                            max_pixels=6000)
+    reasons = {Path(path).name: message for path, message in summary.failures}
+    assert summary.done == 1 and sorted(reasons) == ["big.png", "dot.png", "empty.jpg"]
+    assert "over the limit of 0.006 megapixels" in reasons["big.png"]
+    assert "a 1x1 image is too small to segment" in reasons["dot.png"]
+    assert "empty file (0 bytes)" in reasons["empty.jpg"]
+    assert all(message.startswith(str(folder)) for message in reasons.values())
+    summary = segment_files(segmenter, paths, tmp_path / "out", progress=False,
+                            max_pixels=0)
+    assert summary.done == 1 and summary.skipped == 1 and len(summary.failures) == 2
+    with pytest.raises(ValueError, match="max_pixels=-1"):
+        segment_files(segmenter, paths, tmp_path / "out", progress=False, max_pixels=-1)
+
+
+def test_the_cli_help_states_the_real_default_limit():
+    from tf_binmap.cli.main import build_parser
+
+    parser = build_parser()
+    actions = {action.dest: action for action in parser._subparsers._group_actions}
+    segment = actions["command"].choices["segment"]
+    help_text = " ".join(segment.format_help().split())
+    assert f"default {MAX_IMAGE_PIXELS}" in help_text and MAX_PIXELS_VARIABLE in help_text
+    export = actions["command"].choices["export"]
+    from tf_binmap.export.metadata import DEFAULT_MAX_REQUEST_PIXELS
+
+    assert f"default {DEFAULT_MAX_REQUEST_PIXELS}" in " ".join(export.format_help().split())
