@@ -271,6 +271,20 @@ def test_permission_denied_names_the_file(tmp_path, monkeypatch):
         read_image_rgb(path)
 
 
+def test_a_file_in_a_folder_that_cannot_be_searched(tmp_path, monkeypatch):
+    path = tmp_path / "hidden" / "photo.png"
+    real_stat = Path.stat
+
+    def refusing_stat(self, *args, **kwargs):  # root searches any folder
+        if self == path:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_stat(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "stat", refusing_stat)
+    with pytest.raises(ImageReadError, match=r"photo\.png: permission denied \(its folder"):
+        read_image_rgb(path)
+
+
 @pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="needs a non-root user")
 def test_unreadable_file_for_real(tmp_path):
     path = tmp_path / "locked.png"

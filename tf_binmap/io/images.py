@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import stat
 from pathlib import Path
 
 import cv2
@@ -123,12 +124,20 @@ def _over_limit(path: Path, what: str, pixels: int, limit: int) -> str:
 
 def _open_stream(path: Path):
     """An open binary file for ``path``, or an ImageReadError that says why not."""
-    if path.is_dir():
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise ImageReadError(f"{path}: no such file; expected an image (JPEG, PNG, BMP, "
+                             "...)") from None
+    except PermissionError:
+        raise ImageReadError(f"{path}: permission denied (its folder cannot be searched); "
+                             "fix the folder's permissions") from None
+    except OSError as error:
+        raise ImageReadError(f"{path}: cannot be read ({error.strerror or error})") from None
+    if stat.S_ISDIR(mode):
         raise ImageReadError(f"{path}: is a folder, not an image file; give the image "
                              "files (or the folder to `tf-binmap segment`)")
-    if not path.exists():
-        raise ImageReadError(f"{path}: no such file; expected an image (JPEG, PNG, BMP, ...)")
-    if not path.is_file():
+    if not stat.S_ISREG(mode):
         raise ImageReadError(f"{path}: not a regular file (a device, socket or pipe); "
                              "expected an image file")
     try:
