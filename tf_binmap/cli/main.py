@@ -10,6 +10,7 @@ import argparse
 import logging
 import sys
 import textwrap
+import warnings
 
 from tf_binmap.cli import evaluate, fit, models, segment
 from tf_binmap.cli.common import CommandError, UsageError
@@ -65,6 +66,10 @@ def main(argv=None):
                                                 else logging.INFO),
         format="%(levelname)s: %(message)s",
     )
+    # PIL warns of a possible decompression bomb when it opens a header that claims a
+    # huge size; tf_binmap.io refuses such a file itself, naming it and its size.
+    warnings.filterwarnings("ignore", message=r"Image size \(\d+ pixels\) exceeds limit",
+                            category=RuntimeWarning)
     try:
         return args.handler(args)
     except UsageError as error:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from tf_binmap.cli.common import positive
+
 __all__ = ["register"]
 
 logger = logging.getLogger("tf_binmap")
@@ -57,6 +59,9 @@ def register(add) -> None:
     p.add_argument("--version", type=int, default=1, help="SavedModel version (default 1)")
     p.add_argument("--representative-images", nargs="+", default=None, metavar="IMAGE",
                    help="int8 calibration images (default: scikit-image's sample photos)")
+    p.add_argument("--max-pixels", type=positive(int), default=None, metavar="PIXELS",
+                   help="SavedModel: refuse requests whose images hold more pixels in all "
+                   "(default 16000000; serving_bytes checks the headers before decoding)")
     p.set_defaults(handler=_cmd_export)
 
 
@@ -136,7 +141,8 @@ def _cmd_export(args):
                       if args.representative_images else None)
     path = export_command(args.preset, args.format, args.quantize, args.out,
                           args.overwrite, weights_path=args.weights, itq_path=args.itq,
-                          version=args.version, representative_images=representative)
+                          version=args.version, representative_images=representative,
+                          max_pixels=args.max_pixels)
     if not args.quiet:
         print(f"exported -> {path}")
     return 0

@@ -56,6 +56,9 @@ def register(add) -> None:
     p.add_argument("--workers", type=non_negative_int, default=2,
                    help="threads for the merge, beside the network and decoding (default "
                    "2; 0: one image at a time)")
+    p.add_argument("--max-pixels", type=non_negative_int, default=None, metavar="PIXELS",
+                   help="refuse images whose header claims more pixels, before decoding "
+                   "(default 64000000, or $TF_BINMAP_MAX_IMAGE_PIXELS; 0: no limit)")
     p.set_defaults(handler=_cmd_segment)
 
 
@@ -124,7 +127,8 @@ def _cmd_segment(args):
         raise CommandError(f"no images found in {' '.join(args.images)}")
     segmenter = make_segmenter(args)
     summary = segment_files(segmenter, paths, args.out, batch_size=args.batch,
-                            workers=args.workers, redo=args.redo, progress=not args.quiet)
+                            workers=args.workers, redo=args.redo, progress=not args.quiet,
+                            max_pixels=args.max_pixels)
     if not args.quiet:
         print(f"{summary}, {summary.images_per_second:.2f} images/s -> {args.out}")
     return 1 if summary.failures else 0

@@ -1,11 +1,21 @@
 """The serving graph of a `BinaryMapModel`: uint8 images at image scale -> resize by the
 model's upscale (`tf_binmap.export.resize`, bit-exact OpenCV) -> the Keras model's own
 layers -> ``codes``, ``bits`` and ``projections`` from one pass; ``serving_bytes``
-decodes encoded files first. The same graph goes to TF Serving and to TFLite."""
+decodes encoded files first. The same graph goes to TF Serving and to TFLite.
+
+The TF Serving graph refuses a request whose images hold more than ``max_pixels`` pixels
+in all (`DEFAULT_MAX_REQUEST_PIXELS`), with a clear error instead of exhausting the
+server's memory; ``serving_bytes`` checks the files' headers before decoding any
+(`tf_binmap.export.headers`). The TFLite graph has no such check (no assert ops)."""
 
 from __future__ import annotations
 
-from tf_binmap.export.metadata import BYTES_SIGNATURE, SERVING_SIGNATURE
+from tf_binmap.export.headers import check_encoded_sizes, check_image_sizes
+from tf_binmap.export.metadata import (
+    BYTES_SIGNATURE,
+    DEFAULT_MAX_REQUEST_PIXELS,
+    SERVING_SIGNATURE,
+)
 from tf_binmap.export.resize import (
     integer_upscale,
     integer_upscale_factor,
@@ -49,13 +59,18 @@ def codes_and_bits(model, images):
             "projections": tf.cast(projections, tf.float32)}
 
 
-def image_scale_outputs(model, images, check_sizes=True):
+def image_scale_outputs(model, images, check_sizes=True,
+                        max_pixels=DEFAULT_MAX_REQUEST_PIXELS):
     """Image-scale uint8 images -> outputs, resizing by ``upscale`` in the graph.
 
-    ``check_sizes``: assert that the network input reaches the receptive field (a clear
-    error for TF Serving; TFLite has no assert op, its runner checks before)."""
+    ``check_sizes``: assert that the batch holds at most ``max_pixels`` pixels (before
+    the upscale) and that the network input reaches the receptive field (clear errors
+    for TF Serving; TFLite has no assert op, its runner checks before)."""
     import tensorflow as tf
 
+    if check_sizes:
+        with tf.control_dependencies([check_image_sizes(images, max_pixels)]):
+            images = tf.identity(images)
     factor = integer_upscale_factor(model.upscale)
     if factor is not None:  # the presets' x2 and x4: int32 ops only
         images = integer_upscale(images, factor)
@@ -76,10 +91,14 @@ def image_scale_outputs(model, images, check_sizes=True):
     return codes_and_bits(model, images)
 
 
-def decode_images(image_bytes):
+def decode_images(image_bytes, max_pixels=DEFAULT_MAX_REQUEST_PIXELS):
     """A string batch of encoded images (JPEG, PNG, BMP, GIF's first frame; all of one
-    size) -> uint8 (batch, H, W, 3)."""
+    size) -> uint8 (batch, H, W, 3), after asserting from their headers that decoding
+    them costs at most ``max_pixels`` pixels (`check_encoded_sizes`)."""
     import tensorflow as tf
+
+    with tf.control_dependencies(check_encoded_sizes(image_bytes, max_pixels)):
+        image_bytes = tf.identity(image_bytes)
 
     def decode(data):
         image = tf.io.decode_image(data, channels=3, dtype=tf.uint8,
@@ -91,13 +110,13 @@ def decode_images(image_bytes):
                      fn_output_signature=tf.TensorSpec([None, None, 3], tf.uint8))
 
 
-def export_archive(model, for_tflite=False):
+def export_archive(model, for_tflite=False, max_pixels=DEFAULT_MAX_REQUEST_PIXELS):
     """A ``keras.export.ExportArchive`` with the serving signatures, both taking images
     at image scale and resizing by the model's upscale inside the graph.
 
     ``for_tflite=False``: the TF Serving graph (``serving_default`` with size checks, and
-    ``serving_bytes``); ``True``: ``serving_default`` only, without assert ops, for the
-    TFLite converter."""
+    ``serving_bytes``; a request over ``max_pixels`` pixels is refused); ``True``:
+    ``serving_default`` only, without assert ops, for the TFLite converter."""
     import keras
     import tensorflow as tf
 
@@ -106,11 +125,13 @@ def export_archive(model, for_tflite=False):
     image_spec = tf.TensorSpec([None, None, None, 3], tf.uint8, name="image")
     archive.add_endpoint(SERVING_SIGNATURE,
                          lambda image: image_scale_outputs(model, image,
-                                                           check_sizes=not for_tflite),
+                                                           check_sizes=not for_tflite,
+                                                           max_pixels=max_pixels),
                          input_signature=[image_spec])
     if not for_tflite:
         archive.add_endpoint(
             BYTES_SIGNATURE,
-            lambda image_bytes: image_scale_outputs(model, decode_images(image_bytes)),
+            lambda image_bytes: image_scale_outputs(
+                model, decode_images(image_bytes, max_pixels), max_pixels=max_pixels),
             input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")])
     return archive

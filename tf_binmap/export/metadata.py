@@ -11,9 +11,9 @@ from pathlib import Path
 from tf_binmap import __version__
 from tf_binmap.export.flatbuffer import ENTRY_NAME, embedded_metadata
 
-__all__ = ["BYTES_SIGNATURE", "FORMAT_VERSION", "METADATA_FILE", "METADATA_NAME",
-           "SERVING_SIGNATURE", "ExportError", "check_metadata", "export_metadata", "json_bytes",
-           "read_metadata"]
+__all__ = ["BYTES_SIGNATURE", "DEFAULT_MAX_REQUEST_PIXELS", "FORMAT_VERSION", "METADATA_FILE",
+           "METADATA_NAME", "SERVING_SIGNATURE", "ExportError", "check_metadata",
+           "export_metadata", "json_bytes", "read_metadata"]
 
 
 #: The metadata's name inside a TFLite file, and its file name beside a TFLite file or in a
@@ -25,15 +25,25 @@ BYTES_SIGNATURE = "serving_bytes"
 #: 2: the TFLite graph resizes its input (image scale), as the SavedModel always did; a
 #: version-1 TFLite file takes network-scale images (its runner resizes first).
 FORMAT_VERSION = 2
+#: The most image pixels one SavedModel request may hold, all its images together (by
+#: their headers for ``serving_bytes``, before decoding): 16 megapixels, e.g. one
+#: 4900x3265 photo or 100 BSDS500 images. The graph works at full size (x2 for the
+#: presets): about 0.2 kB of memory per image pixel, so some 3 GB at the limit
+#: (docs/serving.md).
+DEFAULT_MAX_REQUEST_PIXELS = 16_000_000
 
 
 class ExportError(ValueError):
     """An exported model that is corrupt, incomplete or cannot be written."""
 
 
-def export_metadata(model, resizes_input: bool = True, quantization: str | None = None) -> dict:
-    """What a runner needs besides the graph, as a JSON-able dict."""
+def export_metadata(model, resizes_input: bool = True, quantization: str | None = None,
+                    max_request_pixels: int | None = None) -> dict:
+    """What a runner needs besides the graph, as a JSON-able dict (with
+    ``max_request_pixels`` when the graph refuses larger requests: SavedModels)."""
     stride, offset = model.geometry
+    limit = {} if max_request_pixels is None else {
+        "max_request_pixels": int(max_request_pixels)}
     return {
         "format": "tf_binmap.export",
         "format_version": FORMAT_VERSION,
@@ -52,6 +62,7 @@ def export_metadata(model, resizes_input: bool = True, quantization: str | None 
         # TFLite files).
         "resizes_input": bool(resizes_input),
         "quantization": quantization,
+        **limit,
     }
 
 

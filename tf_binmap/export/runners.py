@@ -37,6 +37,14 @@ class _CodeMapper:
 
     def _check_images(self, images):
         images = as_image_batch(images)
+        limit = self.metadata.get("max_request_pixels")
+        pixels = images.shape[0] * images.shape[1] * images.shape[2]
+        if limit is not None and pixels > int(limit):
+            raise ValueError(
+                f"{images.shape[0]} image(s) of {images.shape[2]}x{images.shape[1]} hold "
+                f"{pixels} pixels, over the {int(limit)} this export takes per request "
+                "(metadata max_request_pixels); send fewer or smaller images (Segmenter "
+                "max_side), or export again with a larger max_pixels")
         for side, value in zip(("height", "width"), self.network_size(*images.shape[1:3])):
             if value < self.min_input_size:
                 raise ValueError(

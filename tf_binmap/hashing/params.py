@@ -49,10 +49,11 @@ def load_itq_parameters(path, bits=None, layer=None, dim=None, upscale=None,
             mean = data["mean"].astype(np.float32)
             projection = data["projection"].astype(np.float32)
             metadata = json.loads(str(data["metadata"])) if "metadata" in data else {}
-    except (OSError, ValueError, KeyError, EOFError) as error:
+    except Exception as error:  # noqa: BLE001 - zip, CRC, format and JSON errors of a bad file
         raise ITQParameterError(
-            f"{path} is not an ITQ parameter file ({error}); it needs arrays 'mean' "
-            "and 'projection' (tf-binmap fit-itq writes them)"
+            f"{path} is not an ITQ parameter file, or is truncated or corrupt "
+            f"({type(error).__name__}: {str(error)[:200]}); it needs arrays 'mean' and "
+            "'projection' (tf-binmap fit-itq writes them)"
         ) from error
     if projection.ndim != 2 or mean.shape != (projection.shape[0],):
         raise ITQParameterError(f"{path}: mean {mean.shape} and projection "

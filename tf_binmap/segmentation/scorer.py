@@ -233,14 +233,21 @@ class MergeScorer:
         if str(stored.get("format", "")) != _FORMAT:
             raise ValueError(f"{path}: not a merge scorer file (no '{_FORMAT}' format tag); "
                              "write one with `tf-binmap fit-merge`")
-        if tuple(str(name) for name in stored["features"]) != PAIR_FEATURES:
+        if tuple(str(name) for name in stored.get("features", ())) != PAIR_FEATURES:
             raise ValueError(f"{path}: fitted on other pair features "
                              f"({', '.join(map(str, stored['features']))}); refit it with "
                              "`tf-binmap fit-merge`")
-        layers = [(stored[f"kernel_{i}"], stored[f"bias_{i}"]) for i in range(int(stored["n_layers"]))]
-        metadata = {key[5:]: str(value) for key, value in stored.items() if key.startswith("meta_")}
-        return cls(stored["mean"], stored["std"], layers, int(stored["n_code"]),
-                   stored["size_exponent"], metadata)
+        try:
+            layers = [(stored[f"kernel_{i}"], stored[f"bias_{i}"])
+                      for i in range(int(stored["n_layers"]))]
+            metadata = {key[5:]: str(value) for key, value in stored.items()
+                        if key.startswith("meta_")}
+            return cls(stored["mean"], stored["std"], layers, int(stored["n_code"]),
+                       stored["size_exponent"], metadata)
+        except (KeyError, TypeError, ValueError, IndexError) as error:
+            raise ValueError(f"{path}: an incomplete or inconsistent merge scorer file "
+                             f"({type(error).__name__}: {error}); write it again with "
+                             "`tf-binmap fit-merge`") from None
 
     @classmethod
     def from_preset(cls, name: str = DEFAULT_MERGE_SCORER) -> "MergeScorer":

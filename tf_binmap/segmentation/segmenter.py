@@ -14,7 +14,8 @@ Two configurations:
 The model is anything with ``encode(images) -> (batch, h, w) codes``, ``bits``,
 ``upscale`` and ``geometry`` (stride, offset), plus ``projections(images) -> (batch, h,
 w, bits)`` for the hierarchy: a Keras ``BinaryMapModel`` or an exported SavedModel /
-TFLite runner.
+TFLite runner. Images the network cannot take (a side below its receptive field, or too
+elongated for ``max_side``) are refused up front with a message that says what to do.
 
 Large photos are segmented at a working size: an image whose longer side exceeds
 ``max_side`` (default `DEFAULT_MAX_SIDE`, 512 pixels) is shrunk to it by area averaging,
@@ -26,7 +27,6 @@ BSDS500 image does and the learned merge order sees the image sizes it was fitte
 
 from __future__ import annotations
 
-import concurrent.futures
 import os
 import time
 
@@ -40,6 +40,7 @@ from tf_binmap.segmentation.hierarchy import (
 )
 from tf_binmap.segmentation.interfaces import CodeMapModel, SegmentationResult
 from tf_binmap.segmentation.merge import merge_superpixels, superpixel_codes
+from tf_binmap.segmentation.overlap import NetworkThread
 from tf_binmap.segmentation.placement import place_on_pixels, projections_on_pixels
 from tf_binmap.segmentation.scorer import MergeScorer
 from tf_binmap.segmentation.superpixels import SUPERPIXEL_METHODS, superpixels
@@ -47,7 +48,9 @@ from tf_binmap.segmentation.tree import cut
 from tf_binmap.segmentation.working_size import (
     DEFAULT_MAX_SIDE,
     MIN_MAX_SIDE,
+    check_segmentable,
     enlarge_labels,
+    min_image_side,
     snap_labels,
     working_size,
 )
@@ -161,7 +164,7 @@ class Segmenter:
                              "this model gives codes only: pass merge='codes' (the paper's "
                              "method) to use it")
         self._scorer = None
-        self._network_thread = None  # made on first use (`_beside_superpixels`)
+        self._network_thread = NetworkThread()  # the network beside the superpixels
         if merge == "hierarchy" and self.hierarchy_params["scorer"] is None and \
                 self.hierarchy_params.get("size_exponent") is not None:
             raise ValueError("hierarchy_params size_exponent: a setting of the learned merge "
@@ -254,28 +257,6 @@ class Segmenter:
             timings["superpixels"] = time.perf_counter() - start
         return base
 
-    def _beside_superpixels(self, network, image, timings):
-        """Run ``network(image)`` in the network thread while this thread computes the
-        superpixels (numba and OpenCV release the GIL, so the two use both cores);
-        returns (network output, superpixels). ``timings``: "network" is the network's
-        own time, "network_wait" what this thread waited for it after its superpixels."""
-        if self._network_thread is None:
-            self._network_thread = concurrent.futures.ThreadPoolExecutor(
-                1, thread_name_prefix="tf_binmap-network")
-
-        def timed():
-            start = time.perf_counter()
-            return network(image), time.perf_counter() - start
-
-        future = self._network_thread.submit(timed)
-        try:
-            base = self.superpixels(image, timings)
-        finally:
-            start = time.perf_counter()
-            output, timings["network"] = future.result()
-            timings["network_wait"] = time.perf_counter() - start
-        return output, base
-
     def working_size(self, shape: tuple) -> tuple[int, int]:
         """(height, width) an image of ``shape`` is segmented at (`working_size`)."""
         return working_size(int(shape[0]), int(shape[1]), self.max_side)
@@ -284,18 +265,36 @@ class Segmenter:
         """Whether an image of ``shape`` is segmented shrunk (larger than ``max_side``)."""
         return self.working_size(shape) != tuple(shape[:2])
 
+    @property
+    def min_side(self) -> int:
+        """The smallest image side (at image scale) the model's network takes (1 for a
+        model that does not say: a runner's ``min_input_size`` or a Keras model's
+        backbone's)."""
+        need = getattr(self.model, "min_input_size", None)
+        if need is None:
+            need = getattr(getattr(self.model, "backbone", None), "min_input_size", 1)
+        return min_image_side(int(need), float(self.model.upscale))
+
+    def check_size(self, shape: tuple) -> None:
+        """Raise ValueError, saying why and what to do, if an image of ``shape`` (H, W,
+        ...) cannot be segmented: a side below `min_side`, or too elongated for
+        ``max_side`` (`check_segmentable`)."""
+        check_segmentable(int(shape[0]), int(shape[1]), self.max_side, self.min_side)
+
     def segment(self, image: np.ndarray, return_intermediates: bool = False
                 ) -> np.ndarray | SegmentationResult:
         """uint8 RGB (H, W, 3) -> int32 (H, W) labels 0..n-1 (or a SegmentationResult).
 
         An image larger than ``max_side`` is segmented at its working size and the
-        labels returned at (H, W). The network runs in a second thread while this one
+        labels returned at (H, W). An image the network cannot take (`check_size`) is a
+        ValueError that says why. The network runs in a second thread while this one
         computes the superpixels. The same as `prepare`, `network_outputs` and `finish`
         in turn (what a pipeline over many images runs in separate stages)."""
         image, work, timings = self.prepare(image)
         try:
-            output, base = self._beside_superpixels(
-                lambda im: self.network_outputs(im[None])[0], work, timings)
+            output, base = self._network_thread.beside(
+                lambda: self.network_outputs(work[None])[0],
+                lambda: self.superpixels(work, timings), timings)
             return self.finish(image, work, output, timings, base=base,
                                return_intermediates=return_intermediates)
         except ValueError as error:
@@ -317,6 +316,7 @@ class Segmenter:
         if image.ndim != 3:
             raise ValueError(f"expected one uint8 RGB image (H, W, 3), got {image.shape}")
         image = as_image_batch(image)[0]
+        self.check_size(image.shape)
         timings = {}
         size = self.working_size(image.shape)
         if size == image.shape[:2]:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["DEFAULT_MAX_SIDE", "MIN_MAX_SIDE", "enlarge_labels", "snap_labels", "working_size"]
+__all__ = ["DEFAULT_MAX_SIDE", "MIN_MAX_SIDE", "check_segmentable", "enlarge_labels",
+           "min_image_side", "snap_labels", "working_size"]
 
 
 #: Images whose longer side exceeds this many pixels are segmented at a copy shrunk to it
@@ -30,6 +31,41 @@ def working_size(height: int, width: int, max_side: int) -> tuple[int, int]:
         return int(height), int(width)
     factor = max_side / longer
     return max(1, round(height * factor)), max(1, round(width * factor))
+
+
+def min_image_side(min_input_size: int, upscale: float) -> int:
+    """The smallest image side (at image scale) whose network input, the side times
+    ``upscale`` rounded (`tf_binmap.io.scaled_size`), reaches ``min_input_size``."""
+    side = max(1, int(min_input_size / upscale) - 2)
+    while max(1, int(round(side * upscale))) < min_input_size:
+        side += 1
+    return side
+
+
+def check_segmentable(height: int, width: int, max_side: int, min_side: int) -> None:
+    """Raise ValueError, saying why and what to do, when an image of (height, width)
+    cannot be segmented: a side below ``min_side`` (the network's receptive field at
+    image scale, `min_image_side`), or so elongated that shrinking its longer side to
+    ``max_side`` leaves the shorter one below ``min_side``."""
+    height, width = int(height), int(width)
+    for side, value in (("height", height), ("width", width)):
+        if value < min_side:
+            raise ValueError(
+                f"a {width}x{height} image is too small to segment: its {side} is {value} "
+                f"pixel{'s' * (value != 1)}, the network needs at least {min_side} pixels "
+                "a side; use a larger image (or pad this one)")
+    h, w = working_size(height, width, max_side)
+    if min(h, w) >= min_side:
+        return
+    longer, shorter = max(height, width), min(height, width)
+    needed = max(MIN_MAX_SIDE, int(np.ceil((min_side - 0.5) * longer / shorter)))
+    while needed < longer and min(working_size(height, width, needed)) < min_side:
+        needed += 1
+    raise ValueError(
+        f"a {width}x{height} image is too elongated for max_side={max_side}: shrunk so its "
+        f"longer side is {max_side} pixels it would be {w}x{h}, below the {min_side} "
+        f"pixels a side the network needs; pass max_side={needed} or more "
+        f"(--max-side {needed}), or 0 to segment it at its own size")
 
 
 def enlarge_labels(labels: np.ndarray, shape) -> np.ndarray:

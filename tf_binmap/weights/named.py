@@ -1,7 +1,10 @@
 """Named-layer weights files: the Keras weights of AlexNet, one HDF5 group per layer.
 
 One group per layer (``/conv1/kernel``, ``/conv1/bias``, ...) in Keras layout, with the
-variant and the source recorded as attributes. Keras 3's own ``.weights.h5`` keys
+variant and the source recorded as attributes, each array with an HDF5 Fletcher-32
+checksum and the whole content with a sha256 (``content_sha256``), so a file whose
+weights or attributes were changed, or that was cut, is refused by name rather than
+loaded with wrong numbers (files written before the checksums still load). Keras 3's own ``.weights.h5`` keys
 layers by creation order, so a conv1-conv5 file could not be loaded into a model that
 also has conv6/conv7 (or the reverse); a named-layer file can, and a missing or
 mis-shaped layer is reported by name. ``model.save_weights`` / ``load_weights`` still
@@ -10,6 +13,7 @@ work for a given architecture.
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -34,16 +38,34 @@ def save_named_weights(weights, variant, path, source=""):
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_output(path) as tmp:
-        with h5py.File(tmp, "w") as f:
+        # libver="latest": object headers with checksums (a changed attribute is an
+        # error, not a hang in HDF5); HDF5 1.10 or later reads them.
+        with h5py.File(tmp, "w", libver="latest") as f:
             f.attrs["format"] = FORMAT_NAME
             f.attrs["format_version"] = FORMAT_VERSION
             f.attrs["variant"] = str(variant)
             f.attrs["source"] = str(source)
+            f.attrs["content_sha256"] = _content_digest(variant, weights)
             for name, (kernel, bias) in weights.items():
                 group = f.create_group(name)
-                group.create_dataset("kernel", data=np.asarray(kernel, np.float32))
-                group.create_dataset("bias", data=np.asarray(bias, np.float32))
+                # Fletcher-32 checksums: HDF5 refuses a chunk whose bytes were changed.
+                group.create_dataset("kernel", data=np.asarray(kernel, np.float32),
+                                     fletcher32=True)
+                group.create_dataset("bias", data=np.asarray(bias, np.float32),
+                                     fletcher32=True)
     return path
+
+
+def _content_digest(variant, weights) -> str:
+    """sha256 of the variant and every layer's name, shapes and float32 values."""
+    digest = hashlib.sha256(str(variant).encode())
+    for name in sorted(weights):
+        digest.update(name.encode())
+        for array in weights[name]:
+            array = np.ascontiguousarray(array, np.float32)
+            digest.update(str(array.shape).encode())
+            digest.update(array.tobytes())
+    return digest.hexdigest()
 
 
 def read_named_weights(path):
@@ -62,12 +84,18 @@ def read_named_weights(path):
                 )
             variant = str(f.attrs["variant"])
             weights = {name: (f[name]["kernel"][()], f[name]["bias"][()]) for name in f}
+            expected = f.attrs.get("content_sha256")  # files written since the checksum
+        if expected is not None and str(expected) != _content_digest(variant, weights):
+            raise WeightsError(
+                f"weights file {path} does not match the checksum it was written with; "
+                "it was changed or is corrupt: delete it and convert/download again")
     except WeightsError:
         raise
-    except (OSError, KeyError) as error:
+    except Exception as error:  # noqa: BLE001 - h5py raises many types for a bad file
         raise WeightsError(
-            f"cannot read weights file {path} ({error}); it is truncated or not a "
-            "tf_binmap weights file: delete it and convert/download again"
+            f"cannot read weights file {path} ({type(error).__name__}: {error}); it is "
+            "truncated or not a tf_binmap weights file, or corrupt: delete it and "
+            "convert/download again"
         ) from error
     return variant, weights
 
