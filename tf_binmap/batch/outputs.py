@@ -58,6 +58,9 @@ def segmenter_settings(segmenter):
         "threshold": segmenter.threshold, "alignment": segmenter.alignment,
         "absorb_single_neighbour": segmenter.absorb_single_neighbour,
         "merge": segmenter.merge_mode, "max_side": segmenter.max_side,
+        # Written only when not the reference, so folders of earlier runs still resume.
+        **({"precision": model.precision}
+           if getattr(model, "precision", "float32") != "float32" else {}),
         **({"n_segments": segmenter.n_segments, "hierarchy": _hierarchy_settings(segmenter)}
            if segmenter.merge_mode == "hierarchy" else {}),
     }

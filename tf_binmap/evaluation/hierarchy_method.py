@@ -48,6 +48,8 @@ class HierarchyMethod:
             factor 0 = off).
         egs_scale, egs_sigma, egs_min_size: the leaf superpixels.
         itq_path: ITQ parameter file overriding the preset's.
+        precision: the network's precision, ``"float32"`` (default) or ``"bfloat16"``
+            (`BinaryMapModel.from_preset`).
         model: a ready model with ``projections`` (a Keras ``BinaryMapModel`` or an
             export runner).
         name: the label in tables and plots (default: made from the settings).
@@ -66,12 +68,16 @@ class HierarchyMethod:
     egs_sigma: float = HIERARCHY_DEFAULTS["egs_sigma"]
     egs_min_size: int = HIERARCHY_DEFAULTS["egs_min_size"]
     itq_path: str | os.PathLike | None = None
+    precision: str = "float32"
     model: Any = dataclasses.field(default=None, repr=False, compare=False)
     name: str | None = None
 
     family = "hierarchy"
 
     def __post_init__(self):
+        if self.precision not in ("float32", "bfloat16"):
+            raise MethodSpecError(f"hierarchy: precision must be float32 or bfloat16, got "
+                                  f"{self.precision!r}")
         if self.preset is None or str(self.preset).lower() == "none":
             self.preset = "none"
         if self.model is not None and self.preset == DEFAULT_HIERARCHY_PRESET:
@@ -165,6 +171,8 @@ class HierarchyMethod:
         if self.scorer is None and self.uses_network and \
                 float(self.w_code) != float(defaults["w_code"]):
             changed.insert(1, f"w_code={format_number(self.w_code)}")
+        if self.precision != "float32" and self.uses_network:
+            changed.append(f"precision={self.precision}")
         codes = self.preset if self.uses_network else "no CNN"
         return f"hierarchy ({', '.join([str(codes), *changed])})"
 
@@ -181,7 +189,7 @@ class HierarchyMethod:
         if self.model is not None:
             return ("object", id(self.model))
         itq = None if self.itq_path is None else str(Path(self.itq_path).expanduser().resolve())
-        return ("preset", str(self.preset), itq)
+        return ("preset", str(self.preset), itq, self.precision)
 
     def tree_key(self) -> tuple:
         """Methods with equal keys share the merge tree of an image."""
@@ -201,7 +209,8 @@ class HierarchyMethod:
                 BinaryMapModel,  # Keras, on first use
             )
 
-            model = BinaryMapModel.from_preset(self.preset, itq_path=self.itq_path)
+            model = BinaryMapModel.from_preset(self.preset, itq_path=self.itq_path,
+                                               precision=self.precision)
         if not hasattr(model, "projections"):
             raise MethodSpecError(
                 f"{self.name}: the hierarchy needs a model with the real-valued projections "
@@ -229,4 +238,5 @@ class HierarchyMethod:
             "egs_scale": self.egs_scale, "egs_sigma": self.egs_sigma,
             "egs_min_size": self.egs_min_size,
             "itq_path": None if self.itq_path is None else str(self.itq_path),
+            "precision": self.precision,
         }

@@ -59,6 +59,7 @@ _HIERARCHY_KEYS = {
     "preset": str, "n_segments": int, "scorer": str, "size_exponent": str, "w_colour": float, "w_code": float, "w_boundary": float,
     "small_region_factor": float, "small_region_power": float,
     "egs_scale": float, "egs_sigma": float, "egs_min_size": int, "itq_path": str,
+    "precision": str,
 }
 
 
@@ -120,7 +121,8 @@ def parse_method(text: str) -> Method:
       distance), size_exponent (gamma; a number or count:exponent points joined by
       ``/``, e.g. ``gamma=30:1/300:0.1``), w_colour, w_code, w_boundary (with scorer=none),
       small_region_factor (small; 0 = off), small_region_power (small_power),
-      egs_scale, egs_sigma, egs_min_size, itq_path (itq).
+      egs_scale, egs_sigma, egs_min_size, itq_path (itq), precision (float32 or
+      bfloat16, the network's).
 
     Every family also takes ``name=``. Raises `MethodSpecError` listing the valid keys.
     """

@@ -21,6 +21,10 @@ from tf_binmap.models.architecture import feature_geometry, feature_map_size
 from tf_binmap.models.layers import ImagePreprocessing
 
 
+#: The network precisions `BinaryMapModel.from_preset` builds.
+PRECISIONS = ("float32", "bfloat16")
+
+
 @keras.saving.register_keras_serializable(package="tf_binmap")
 class BinaryMapModel(keras.Model):
     """Image -> code map.
@@ -61,6 +65,9 @@ class BinaryMapModel(keras.Model):
         self.upscale = float(upscale)
         self.feature_layer = layer
         self.bits = hashing.bits
+        self.precision = "bfloat16" if "bfloat16" in str(backbone.dtype_policy.name) \
+            else "float32"
+        self._compiled = {}  # "codes" / "projections" -> a traced function (bfloat16)
 
     @property
     def geometry(self) -> tuple[int, float]:
@@ -93,25 +100,53 @@ class BinaryMapModel(keras.Model):
         (batch, h, w) as NumPy, resizing by ``upscale`` first."""
         network_input = self.resize_for_network(images)
         self.backbone.check_input_size(*network_input.shape[1:3])
-        return keras.ops.convert_to_numpy(self(network_input))
+        return self._run("codes", network_input)
 
     def projections(self, images: np.ndarray) -> np.ndarray:
         """Real-valued ITQ projections (batch, h, w, bits) before the threshold."""
         network_input = self.resize_for_network(images)
-        layer = self.feature_layer
-        features = self.backbone(self.backbone.preprocess(network_input))[layer]
-        return keras.ops.convert_to_numpy(self.hashing.project(features))
+        self.backbone.check_input_size(*network_input.shape[1:3])
+        return self._run("projections", network_input)
+
+    def _forward(self, kind, network_input):
+        features = self.backbone(self.backbone.preprocess(network_input))[self.feature_layer]
+        return self.hashing(features) if kind == "codes" else self.hashing.project(features)
+
+    def _run(self, kind, network_input) -> np.ndarray:
+        """The forward pass: eager in float32 (the reference), traced once per shape
+        family on TensorFlow in bfloat16, where the eager pass would waste the gain."""
+        if self.precision != "bfloat16" or keras.backend.backend() != "tensorflow":
+            return keras.ops.convert_to_numpy(self._forward(kind, network_input))
+        import tensorflow as tf  # a TensorFlow-only convenience
+
+        if kind not in self._compiled:
+            self._compiled[kind] = tf.function(lambda x: self._forward(kind, x),
+                                               reduce_retracing=True)
+        return self._compiled[kind](tf.convert_to_tensor(network_input)).numpy()
 
     @classmethod
     def from_preset(cls, preset: str, weights_path: str | os.PathLike | None = None,
-                    itq_path: str | os.PathLike | None = None, **kwargs) -> "BinaryMapModel":
+                    itq_path: str | os.PathLike | None = None, precision: str = "float32",
+                    **kwargs) -> "BinaryMapModel":
         """Build a named binary-map preset: backbone weights, feature layer, bit count,
-        upscale and fitted ITQ parameters (``itq_path`` overrides the latter)."""
+        upscale and fitted ITQ parameters (``itq_path`` overrides the latter).
+
+        ``precision``: ``"float32"`` (default, the reference) or ``"bfloat16"`` (the
+        backbone under Keras' ``mixed_bfloat16`` policy, traced on TensorFlow: several
+        times faster on CPUs with AMX / AVX-512 BF16; 99.8% of the bits agree with
+        float32, docs/speed.md). The ITQ projection stays float32."""
         from tf_binmap.presets import get_binary_map_preset, load_itq_parameters
 
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
         spec = get_binary_map_preset(preset)
-        backbone = AlexNetFCN.from_preset(spec.backbone, feature_layers=(spec.layer,),
-                                          weights_path=weights_path)
+        policy = keras.config.dtype_policy()
+        keras.config.set_dtype_policy("mixed_bfloat16" if precision == "bfloat16" else policy)
+        try:
+            backbone = AlexNetFCN.from_preset(spec.backbone, feature_layers=(spec.layer,),
+                                              weights_path=weights_path)
+        finally:
+            keras.config.set_dtype_policy(policy)
         mean, projection = load_itq_parameters(itq_path or spec.itq_path(), spec)
         hashing = HashingLayer(spec.bits, mean=mean, projection=projection,
                                output_mode="codes", name="hashing")

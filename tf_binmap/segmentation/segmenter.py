@@ -192,14 +192,16 @@ class Segmenter:
 
     @classmethod
     def from_preset(cls, preset: str | None = None, weights_path: str | os.PathLike | None = None,
-                    itq_path: str | os.PathLike | None = None, **kwargs) -> "Segmenter":
-        """A Segmenter on a binary-map preset (default `default_preset` of ``merge``);
-        other keyword arguments as the constructor."""
+                    itq_path: str | os.PathLike | None = None, precision: str = "float32",
+                    **kwargs) -> "Segmenter":
+        """A Segmenter on a binary-map preset (default `default_preset` of ``merge``) at
+        the network ``precision`` (`BinaryMapModel.from_preset`); other keyword
+        arguments as the constructor."""
         from tf_binmap.models.binary_map import BinaryMapModel
 
         preset = preset or default_preset(kwargs.get("merge", "hierarchy"))
         model = BinaryMapModel.from_preset(preset, weights_path=weights_path,
-                                           itq_path=itq_path)
+                                           itq_path=itq_path, precision=precision)
         return cls(model, **kwargs)
 
     @classmethod
