@@ -124,3 +124,27 @@ def test_default_preset_on_a_real_photo_gives_regions_not_noise(weights_cache, p
     # regions has far fewer connected regions than cells, and uses many codes.
     assert regions < 0.5 * cells, (regions, cells)
     assert distinct > 10
+
+
+@pytest.mark.network
+def test_bfloat16_network_agrees_with_float32_and_is_recorded(weights_cache, photo, tmp_path):
+    from tf_binmap.batch.outputs import segmenter_settings
+    from tf_binmap.segmentation.segmenter import Segmenter
+
+    reference = BinaryMapModel.from_preset("binmap_conv5_x1")
+    fast = BinaryMapModel.from_preset("binmap_conv5_x1", precision="bfloat16")
+    assert (reference.precision, fast.precision) == ("float32", "bfloat16")
+    assert "bfloat16" in fast.backbone.get_layer("conv3").dtype_policy.name
+    image = photo[None, :321, :481]
+    expected, actual = reference.projections(image), fast.projections(image)
+    assert actual.dtype == np.float32 and actual.shape == expected.shape
+    agreement = np.mean((actual >= 0) == (expected >= 0))
+    assert 0.99 < agreement < 1.0  # close, and really computed in bfloat16
+    np.testing.assert_array_equal(fast.encode(image), fast.encode(image))  # deterministic
+    with pytest.raises(ValueError, match="precision must be one of"):
+        BinaryMapModel.from_preset("binmap_conv5_x1", precision="float16")
+    assert keras.config.dtype_policy().name == "float32"  # the global policy is restored
+    segmenter = Segmenter.from_preset(n_segments=20, precision="bfloat16")
+    assert segmenter.segment(photo).max() == 19
+    assert segmenter_settings(segmenter)["precision"] == "bfloat16"
+    assert "precision" not in segmenter_settings(Segmenter(reference))
