@@ -18,20 +18,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
 
 from tf_binmap import AlexNetFCN  # noqa: E402
-from tf_binmap.models.architecture import expected_weight_shapes
+from tf_binmap.models.architecture import convolution_flops  # noqa: E402
 
 STRIDES = {"conv1": 4}
-
-
-def conv_flops(model, height, width):
-    """2 * kh * kw * (cin / groups) * cout per output position, summed over convs."""
-    shapes = expected_weight_shapes(model.variant)
-    total = 0
-    for name in model.weight_layer_names:
-        kh, kw, cin, cout = shapes[name][0]
-        h, w = model.feature_map_size(name, height, width)
-        total += 2 * kh * kw * cin * cout * h * w
-    return total
 
 
 def _torch_fcn(model):
@@ -103,7 +92,7 @@ def main():
             forward(x)[args.layer].numpy()
             times.append(time.perf_counter() - start)
         seconds = float(np.median(times))
-        flops = conv_flops(model, height, width)
+        flops = convolution_flops(model.variant, args.layer, height, width)
         results.append({
             "variant": args.variant, "layer": args.layer, "height": height,
             "width": width, "seconds": round(seconds, 4), "gflop": round(flops / 1e9, 2),

@@ -3,13 +3,14 @@ size, plus the ITQ projection: preset binmap_conv5_x1) at each precision, beside
 same network and weights in PyTorch, in one run: milliseconds per image, GFLOP/s, and
 how many bits agree with the float32 reference (Keras, eager: what `Segmenter()` runs).
 
-Variants run interleaved on the same BSDS500 val photos (481x321 and 321x481), batch 1:
-Keras float32 eager and traced (`tf.function`), Keras bfloat16 traced
-(`--precision bfloat16`), the TFLite float32 and int8 exports of the preset (made in a
-temporary folder), and PyTorch float32 and bfloat16 (channels-last; skipped without
-torch).
+Each variant runs in its own process (runtimes' idle thread pools would otherwise steal
+the cores from one another), in rounds over the variants, on the same BSDS500 val photos
+(481x321 and 321x481), batch 1: Keras float32 eager and traced (`tf.function`), Keras
+bfloat16 traced (`--precision bfloat16`), the TFLite float32 and int8 exports of the
+preset (made in a temporary folder), and PyTorch float32 and bfloat16 (channels-last;
+skipped without torch).
 
-    python benchmarks/bench_network.py --images 8 --repeats 5
+    python benchmarks/bench_network.py --images 8 --repeats 3
 """
 
 from __future__ import annotations
@@ -25,19 +26,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def conv_flops(backbone, height, width) -> int:
-    """2 * kh * kw * (cin / groups) * cout per output position, summed over the convs."""
-    from tf_binmap.models.architecture import expected_weight_shapes
-
-    shapes = expected_weight_shapes(backbone.variant)
-    total = 0
-    for name in backbone.weight_layer_names:
-        kh, kw, cin, cout = shapes[name][0]
-        h, w = backbone.feature_map_size(name, height, width)
-        total += 2 * kh * kw * cin * cout * h * w
-    return total
 
 
 def torch_projections(model, dtype):
@@ -67,81 +55,120 @@ def torch_projections(model, dtype):
     torch.set_num_threads(os.cpu_count() or 1)
 
     def run(images):
-        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16,
-                                             enabled=dtype == "bfloat16"):
-            x = torch.from_numpy(images).permute(0, 3, 1, 2).float() * spec.scale
+        with torch.no_grad():
+            x = torch.from_numpy(np.array(images)).permute(0, 3, 1, 2).float() * spec.scale
             x = ((x - shift) / scale).contiguous(memory_format=torch.channels_last)
-            features = net(x).float().permute(0, 2, 3, 1)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=dtype == "bfloat16"):
+                features = net(x)
+            features = features.float().permute(0, 2, 3, 1)  # the projection in float32
             return ((features - mean) @ projection).numpy()
 
     return run
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--images", type=int, default=8)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--data-root", default=str(REPO.parent / "shared" / "data"))
-    args = parser.parse_args()
-
+def variant(name: str, folder: Path):
+    """The projections function of one variant (built in this process)."""
     import tensorflow as tf
 
-    from tf_binmap.evaluation.datasets import BSDS500
     from tf_binmap.export.runners import TFLiteCodeMapper
-    from tf_binmap.export.tflite import export_tflite
     from tf_binmap.models.binary_map import BinaryMapModel
 
-    data = BSDS500(args.data_root, split="val")
-    images = [data[i].image[None] for i in range(min(args.images, len(data)))]
-    reference = BinaryMapModel.from_preset("binmap_conv5_x1")
-    bf16 = BinaryMapModel.from_preset("binmap_conv5_x1", precision="bfloat16")
-
-    def traced(model):
+    if name.startswith("TFLite"):
+        quantization = "int8" if "int8" in name else "float32"
+        return TFLiteCodeMapper(folder / f"net_{quantization}.tflite",
+                                num_threads=os.cpu_count()).projections
+    if name.startswith("PyTorch"):
+        model = BinaryMapModel.from_preset("binmap_conv5_x1")
+        return torch_projections(model, "bfloat16" if "bfloat16" in name else "float32")
+    model = BinaryMapModel.from_preset(
+        "binmap_conv5_x1", precision="bfloat16" if "bfloat16" in name else "float32")
+    if "traced" in name and model.precision == "float32":
         function = tf.function(lambda x: model.hashing.project(
             model.backbone(model.backbone.preprocess(x))[model.feature_layer]),
             reduce_retracing=True)
         return lambda x: function(tf.convert_to_tensor(x)).numpy()
+    return lambda x: np.asarray(model.projections(x))
 
-    variants = {
-        "Keras float32, eager (the default)": lambda x: np.asarray(reference.projections(x)),
-        "Keras float32, traced": traced(reference),
-        "Keras bfloat16, traced (--precision bfloat16)": lambda x: bf16.projections(x),
-    }
+
+VARIANTS = ("Keras float32, eager (the default)", "Keras float32, traced",
+            "Keras bfloat16, traced (--precision bfloat16)", "TFLite float32", "TFLite int8",
+            "PyTorch float32 (channels-last)", "PyTorch bfloat16 (channels-last)")
+
+
+def worker(args) -> None:
+    """Time one variant on the photos (after a warm-up) and save times and sign bits."""
+    from tf_binmap.evaluation.datasets import BSDS500
+
+    data = BSDS500(args.data_root, split="val")
+    images = [data[i].image[None] for i in range(min(args.images, len(data)))]
+    run = variant(args.worker, Path(args.folder))
+    for x in images[:2]:
+        run(x)
+    times, signs = [], []
+    for x in images:
+        start = time.perf_counter()
+        out = run(x)
+        times.append(time.perf_counter() - start)
+        signs.append(np.packbits(out >= 0))
+    np.savez(args.out, times=np.array(times), signs=np.concatenate(signs))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--images", type=int, default=8)
+    parser.add_argument("--repeats", type=int, default=3, help="rounds over the variants")
+    parser.add_argument("--data-root", default=str(REPO.parent / "shared" / "data"))
+    parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--folder", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--out", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        return worker(args)
+
+    import subprocess
+    import sys
+
+    from tf_binmap.export.tflite import export_tflite
+    from tf_binmap.models.architecture import convolution_flops
+    from tf_binmap.models.binary_map import BinaryMapModel
+
+    try:
+        import torch  # noqa: F401
+        variants = VARIANTS
+    except ImportError:
+        variants = tuple(v for v in VARIANTS if not v.startswith("PyTorch"))
     with tempfile.TemporaryDirectory() as folder:
-        for quantization in (None, "int8"):
-            path = export_tflite(reference, Path(folder) / f"net_{quantization}.tflite",
-                                 quantization=quantization)
-            runner = TFLiteCodeMapper(path, num_threads=os.cpu_count())
-            variants[f"TFLite {quantization or 'float32'}"] = runner.projections
-        for dtype in ("float32", "bfloat16"):
-            run = torch_projections(reference, dtype)
-            if run is not None:
-                variants[f"PyTorch {dtype} (channels-last)"] = run
-        expected = [variants["Keras float32, eager (the default)"](x) for x in images]
-        for run in variants.values():  # warm up: traces, interpreters, first allocations
-            for x in images[:2]:
-                run(x)
+        folder = Path(folder)
+        reference = BinaryMapModel.from_preset("binmap_conv5_x1")
+        for quantization in ("float32", "int8"):
+            export_tflite(reference, folder / f"net_{quantization}.tflite",
+                          quantization=None if quantization == "float32" else "int8")
         times = {name: [] for name in variants}
-        agree = {name: [] for name in variants}
-        for _ in range(args.repeats):
-            for x, reference_out in zip(images, expected):
-                for name, run in variants.items():
-                    start = time.perf_counter()
-                    out = run(x)
-                    times[name].append(time.perf_counter() - start)
-                    agree[name].append(np.mean((out >= 0) == (reference_out >= 0)))
-    height, width = images[0].shape[1:3]
-    flops = conv_flops(reference.backbone, height, width)
-    print(f"{len(images)} BSDS500 val photos ({height}x{width} or {width}x{height}), batch 1, "
-          f"{os.cpu_count()} threads, medians of {args.repeats} rounds; "
-          f"{flops / 1e9:.2f} GFLOP per image\n")
-    print("| network | ms / image | GFLOP/s | x Keras float32 eager | bits equal to float32 |\n"
-          "|---|---|---|---|---|")
-    base = float(np.median(times["Keras float32, eager (the default)"]))
+        signs = {}
+        for round_index in range(args.repeats):  # each variant in its own process
+            for index, name in enumerate(variants):
+                out = folder / f"{index}_{round_index}.npz"
+                subprocess.run([sys.executable, __file__, "--worker", name, "--folder",
+                                str(folder), "--out", str(out), "--images", str(args.images),
+                                "--data-root", args.data_root], check=True,
+                               capture_output=True)
+                with np.load(out) as stored:
+                    times[name].extend(stored["times"].tolist())
+                    signs[name] = np.unpackbits(stored["signs"])
+    expected = signs[variants[0]]
+    height, width = 321, 481
+    flops = convolution_flops("torchvision", "conv5", height, width)
+    print(f"{args.images} BSDS500 val photos (481x321 or 321x481), batch 1, "
+          f"{os.cpu_count()} threads, each variant in its own process, {args.repeats} "
+          f"rounds; {flops / 1e9:.2f} GFLOP per image\n")
+    print("| network | ms / image (median) | GFLOP/s | x Keras float32 eager | bits equal to "
+          "float32 |\n|---|---|---|---|---|")
+    base = float(np.median(times[variants[0]]))
     for name in variants:
         seconds = float(np.median(times[name]))
+        equal = np.mean(signs[name] == expected)
         print(f"| {name} | {seconds * 1000:.1f} | {flops / 1e9 / seconds:.0f} | "
-              f"{seconds / base:.2f} | {100 * np.mean(agree[name]):.2f}% |")
+              f"{seconds / base:.2f} | {100 * equal:.2f}% |")
 
 
 if __name__ == "__main__":

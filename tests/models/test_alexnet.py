@@ -225,3 +225,16 @@ def test_every_feature_layer_can_be_requested():
     model = AlexNetFCN("caffe", feature_layers=FEATURE_LAYERS)
     outputs = model(np.zeros((1, 227, 227, 3), np.float32))
     assert list(outputs) == list(FEATURE_LAYERS)
+
+
+def test_convolution_flops_of_torchvision_alexnet_at_224():
+    from tf_binmap.models.architecture import convolution_flops
+
+    # Multiply-adds by hand: conv1 55x55, conv2 27x27, conv3-5 13x13 output positions.
+    macs = (11 * 11 * 3 * 64 * 55 * 55 + 5 * 5 * 64 * 192 * 27 * 27
+            + 3 * 3 * 192 * 384 * 13 * 13 + 3 * 3 * 384 * 256 * 13 * 13
+            + 3 * 3 * 256 * 256 * 13 * 13)
+    assert macs == 655_566_528  # torchvision's published ~0.66 GMAC for the features
+    assert convolution_flops("torchvision", "conv5", 224, 224) == 2 * macs
+    assert convolution_flops("torchvision", "pool5", 224, 224) == 2 * macs
+    assert convolution_flops("torchvision", "conv1", 224, 224) == 2 * 11 * 11 * 3 * 64 * 55 * 55

@@ -11,7 +11,8 @@ import dataclasses
 import math
 
 __all__ = [
-    "FEATURE_LAYERS", "VARIANTS", "WEIGHT_LAYERS", "AlexNetVariant", "expected_weight_shapes",
+    "FEATURE_LAYERS", "VARIANTS", "WEIGHT_LAYERS", "AlexNetVariant", "convolution_flops",
+    "expected_weight_shapes",
     "feature_geometry", "feature_map_size", "feature_stride", "get_variant", "min_input_size",
 ]
 
@@ -159,3 +160,20 @@ def expected_weight_shapes(variant):
         "conv7": (1, 1, spec.fc_units, spec.fc_units),
     }
     return {name: (shape, (shape[-1],)) for name, shape in kernels.items()}
+
+
+def convolution_flops(variant, layer: str, height: int, width: int) -> int:
+    """Floating-point operations of the convolutions up to ``layer`` for an input of
+    (height, width): ``2 * kh * kw * (cin / groups) * cout`` per output position (a
+    multiply-add counts 2), summed over the weight layers the layer needs."""
+    shapes = expected_weight_shapes(variant)
+    depth = FEATURE_LAYERS.index(layer)
+    total = 0
+    for name in WEIGHT_LAYERS:
+        if FEATURE_LAYERS.index(name) > depth:
+            break
+        kh, kw, cin, cout = shapes[name][0]
+        h = feature_map_size(variant, name, height)
+        w = feature_map_size(variant, name, width)
+        total += 2 * kh * kw * cin * cout * h * w
+    return total
