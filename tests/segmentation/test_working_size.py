@@ -124,3 +124,26 @@ def test_max_side_errors_name_the_setting():
     # A thin panorama shrunk below what the network takes: the error says why and what to do.
     with pytest.raises(ValueError, match=r"shrunk to 512x38 by max_side=512; raise max_side"):
         Segmenter(spy).segment(np.zeros((300, 4000, 3), np.uint8))
+
+
+@pytest.mark.parametrize("merge", ["hierarchy", "codes"])
+def test_the_stages_after_the_network_run_alone_with_the_same_result(merge):
+    """`segment_with_network_output` (what a batch or distributed run does after running
+    the network elsewhere) gives `segment`'s result, large photos shrunk as by `segment`."""
+    spy = _SpyModel()
+    segmenter = Segmenter(spy, merge=merge, **({"n_segments": 20} if merge == "hierarchy"
+                                               else {}))
+    large = np.repeat(np.repeat(skimage.data.chelsea(), 2, axis=0), 2, axis=1)  # 600x902
+    for image in (skimage.data.chelsea()[:200, :300], large):
+        work = segmenter.network_input(image)
+        assert work.shape[:2] == segmenter.working_size(image.shape)
+        output = segmenter.network_output(work[None])[0]
+        split = segmenter.segment_with_network_output(image, output, return_intermediates=True)
+        whole = segmenter.segment(image, return_intermediates=True)
+        for name in ("labels", "pixel_codes", "superpixels"):
+            np.testing.assert_array_equal(getattr(split, name), getattr(whole, name))
+        np.testing.assert_array_equal(segmenter.segment_with_network_output(image, output),
+                                      whole.labels)
+    expected = "ITQ projections" if merge == "hierarchy" else "code map"
+    with pytest.raises(ValueError, match=f"expected the network's {expected}"):
+        segmenter.segment_with_network_output(image, np.zeros((3, 4, 5, 6)))

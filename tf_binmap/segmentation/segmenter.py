@@ -40,7 +40,11 @@ from tf_binmap.segmentation.hierarchy import (
     hierarchy_settings,
 )
 from tf_binmap.segmentation.merge import merge_superpixels, superpixel_codes
-from tf_binmap.segmentation.placement import pixel_projections, place_on_pixels
+from tf_binmap.segmentation.placement import (
+    check_network_output,
+    place_on_pixels,
+    projections_on_pixels,
+)
 from tf_binmap.segmentation.scorer import MergeScorer
 from tf_binmap.segmentation.superpixels import SUPERPIXEL_METHODS, superpixels
 from tf_binmap.segmentation.tree import cut
@@ -275,63 +279,99 @@ class Segmenter:
         """Whether an image of ``shape`` is segmented shrunk (larger than ``max_side``)."""
         return self.working_size(shape) != tuple(shape[:2])
 
+    def network_input(self, image: np.ndarray) -> np.ndarray:
+        """The copy of one uint8 RGB image (H, W, 3) the network sees: the image, or if
+        larger than ``max_side`` a copy shrunk to `working_size` (area averaging)."""
+        image = _one_image(image)
+        size = self.working_size(image.shape)
+        if size == image.shape[:2]:
+            return image
+        import cv2
+
+        return cv2.resize(image, (size[1], size[0]), interpolation=cv2.INTER_AREA)
+
+    def network_output(self, network_inputs: np.ndarray) -> np.ndarray:
+        """The network's output for same-sized `network_input` images (batch, h, w, 3):
+        ITQ projections (batch, h', w', bits) (hierarchy) or code maps (batch, h', w')."""
+        images = as_image_batch(network_inputs)
+        if self.merge_mode == "hierarchy":
+            return np.asarray(self.model.projections(images))
+        return np.asarray(self.model.encode(images))
+
     def segment(self, image: np.ndarray, return_intermediates: bool = False
                 ) -> np.ndarray | SegmentationResult:
         """uint8 RGB (H, W, 3) -> int32 (H, W) labels 0..n-1 (or a SegmentationResult).
 
         An image larger than ``max_side`` is segmented at its working size and the
         labels returned at (H, W)."""
-        image = np.asarray(image)
-        if image.ndim != 3:
-            raise ValueError(f"expected one uint8 RGB image (H, W, 3), got {image.shape}")
-        image = as_image_batch(image)[0]
-        timings = {}
-        size = self.working_size(image.shape)
-        work = image
-        if size != image.shape[:2]:
-            import cv2
+        image, work, timings = self._working_copy(image)
 
+        def network():
             start = time.perf_counter()
-            work = cv2.resize(image, (size[1], size[0]), interpolation=cv2.INTER_AREA)
-            timings["resize"] = time.perf_counter() - start
+            output = self.network_output(work[None])[0]
+            timings["network"] = time.perf_counter() - start
+            return output
+
+        return self._after_network(image, work, network, timings, return_intermediates)
+
+    def segment_with_network_output(self, image: np.ndarray, network_output: np.ndarray,
+                                    return_intermediates: bool = False
+                                    ) -> np.ndarray | SegmentationResult:
+        """``segment(image, return_intermediates)`` given `network_output` of the image's
+        `network_input`, computed elsewhere (a batch, another process, a serving
+        endpoint): the stages after the network, with the same result."""
+        image, work, timings = self._working_copy(image)
+        output = check_network_output(network_output, self.merge_mode, self.bits)
+        return self._after_network(image, work, lambda: output, timings,
+                                   return_intermediates)
+
+    def _working_copy(self, image):
+        """(the image, its `network_input`, timings with the resize time if shrunk)."""
+        image, start = _one_image(image), time.perf_counter()
+        work = self.network_input(image)
+        work = image if work.shape == image.shape else work  # the same array, not a view
+        timings = {} if work is image else {"resize": time.perf_counter() - start}
+        return image, work, timings
+
+    def _after_network(self, image, work, network, timings, intermediates):
+        """``network()`` and the stages after it on ``work``; labels at ``image``'s size."""
         try:
-            result = self._segment_working(work, timings, return_intermediates)
+            result = self._segment_working(work, network(), timings, intermediates)
         except ValueError as error:
             if work is image:
                 raise
             raise ValueError(f"{error} (the {image.shape[1]}x{image.shape[0]} image was "
-                             f"shrunk to {size[1]}x{size[0]} by max_side={self.max_side}; "
-                             "raise max_side or pass 0 to segment it at its own size)") from None
+                             f"shrunk to {work.shape[1]}x{work.shape[0]} by "
+                             f"max_side={self.max_side}; raise max_side or pass 0 to "
+                             "segment it at its own size)") from None
         if work is not image:
             start = time.perf_counter()
             result.labels = snap_labels(result.labels, image, work)
-            if return_intermediates:
+            if intermediates:
                 result.pixel_codes = enlarge_labels(result.pixel_codes, image.shape)
                 result.superpixels = enlarge_labels(result.superpixels, image.shape)
             timings["resize"] += time.perf_counter() - start
-        return result if return_intermediates else result.labels
+        return result if intermediates else result.labels
 
-    def _segment_working(self, image, timings, intermediates) -> SegmentationResult:
-        """Segment at the image's own size (without ``intermediates``, only ``labels``
-        and ``timings`` of the result are filled)."""
+    def _segment_working(self, image, network_output, timings, intermediates
+                         ) -> SegmentationResult:
+        """Segment at the image's own size given the network's output for it (without
+        ``intermediates``, only ``labels`` and ``timings`` are filled)."""
         if self.merge_mode == "hierarchy":
-            return self._segment_hierarchy(image, timings, intermediates)
-        start = time.perf_counter()
-        code_map = np.asarray(self.model.encode(image[None]))[0]
-        timings["network"] = time.perf_counter() - start
-        labels, pixel_codes, base, codes = self.merge(image, code_map, timings)
-        return SegmentationResult(labels=labels, code_map=code_map, pixel_codes=pixel_codes,
+            return self._segment_hierarchy(image, network_output, timings, intermediates)
+        labels, pixel_codes, base, codes = self.merge(image, network_output, timings)
+        return SegmentationResult(labels=labels, code_map=network_output, pixel_codes=pixel_codes,
                                   superpixels=base, superpixel_codes=codes, bits=self.bits,
                                   timings=timings)
 
-    def _segment_hierarchy(self, image, timings, intermediates) -> SegmentationResult:
+    def _segment_hierarchy(self, image, projections, timings, intermediates
+                           ) -> SegmentationResult:
         from tf_binmap.hashing.codes import pack_bits
 
         start = time.perf_counter()
         # Each pixel takes the projections of its nearest receptive-field centre.
-        pixel_values, cell, projections = pixel_projections(self.model, image, self.alignment)
-        timings["network"] = time.perf_counter() - start
-        start = time.perf_counter()
+        pixel_values, cell = projections_on_pixels(self.model, projections, image.shape,
+                                                   self.alignment)
         params = dict(self.hierarchy_params)
         if self._scorer is not None:  # resolved once, in the constructor
             params.update(scorer=self._scorer, size_exponent=None)
@@ -349,3 +389,11 @@ class Segmenter:
             superpixels=base, superpixel_codes=superpixel_codes(
                 base, code_map.ravel()[cell], self.bits),
             bits=self.bits, timings=timings)
+
+
+def _one_image(image) -> np.ndarray:
+    """One uint8 RGB image (H, W, 3), or a ValueError that says what was given."""
+    image = np.asarray(image)
+    if image.ndim != 3:
+        raise ValueError(f"expected one uint8 RGB image (H, W, 3), got {image.shape}")
+    return as_image_batch(image)[0]
