@@ -8,6 +8,7 @@ converted (and each conversion is logged at INFO level), anything else is an
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 from pathlib import Path
@@ -16,8 +17,8 @@ import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-__all__ = ["IMAGE_SUFFIXES", "ImageReadError", "as_image_batch", "list_images", "read_image_rgb",
-           "scaled_size"]
+__all__ = ["IMAGE_SUFFIXES", "ImageReadError", "as_image_batch", "decode_image_rgb", "list_images",
+           "read_image_rgb", "scaled_size"]
 
 logger = logging.getLogger(__name__)
 
@@ -43,9 +44,13 @@ def _is_sixteen_bit_colour(image: Image.Image) -> bool:
     return False
 
 
-def _read_sixteen_bit_colour(path: Path) -> np.ndarray:
-    """Decode a 16-bit RGB(A) file at full precision with OpenCV; returns uint8 RGB."""
-    data = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+def _read_sixteen_bit_colour(source, path) -> np.ndarray:
+    """Decode a 16-bit RGB(A) file (``source``: its path, or a stream of its bytes) at
+    full precision with OpenCV; returns uint8 RGB."""
+    if isinstance(source, io.BytesIO):
+        data = cv2.imdecode(np.frombuffer(source.getvalue(), np.uint8), cv2.IMREAD_UNCHANGED)
+    else:
+        data = cv2.imread(str(source), cv2.IMREAD_UNCHANGED)
     if data is None or data.ndim != 3 or data.shape[2] not in (3, 4):
         raise ImageReadError(f"{path}: could not decode this 16-bit colour image")
     if data.shape[2] == 4:
@@ -73,11 +78,24 @@ def read_image_rgb(path: str | os.PathLike) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise ImageReadError(f"{path}: no such file; expected an image (JPEG, PNG, BMP, ...)")
+    return _decode(path, path)
+
+
+def decode_image_rgb(data: bytes, name: str) -> np.ndarray:
+    """Decode the bytes of an image file (read from any storage, e.g. a Beam filesystem
+    or a request) as `read_image_rgb` reads the file: the same conversions, and an
+    `ImageReadError` naming ``name`` for data that is no image or is corrupt."""
+    return _decode(io.BytesIO(bytes(data)), name)
+
+
+def _decode(source, path) -> np.ndarray:
+    """`read_image_rgb`'s decoding of ``source`` (a path or a stream of the file's
+    bytes); messages name ``path``."""
     try:
-        with Image.open(path) as image:
+        with Image.open(source) as image:
             if _is_sixteen_bit_colour(image):
                 image.load()  # decode once to detect truncation / corruption
-                return _read_sixteen_bit_colour(path)
+                return _read_sixteen_bit_colour(source, path)
             image.load()
             mode = image.mode
             if mode in ("P", "PA"):
@@ -110,7 +128,7 @@ def read_image_rgb(path: str | os.PathLike) -> np.ndarray:
     return _to_uint8_rgb(data, mode, path)
 
 
-def _to_uint8_rgb(data: np.ndarray, mode: str, path: Path) -> np.ndarray:
+def _to_uint8_rgb(data: np.ndarray, mode: str, path) -> np.ndarray:
     """Turn the array PIL decoded (in PIL mode `mode`) into uint8 RGB."""
     if mode in ("RGBA", "RGBX", "RGBa", "LA", "La"):
         logger.info("%s: %s image, alpha channel dropped", path, mode)
