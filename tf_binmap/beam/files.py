@@ -63,9 +63,9 @@ def check_filesystem(path: str) -> None:
     except (ValueError, BeamIOError) as error:
         scheme = FileSystems.get_scheme(path)
         extra = _EXTRAS.get(scheme)
-        hint = f"pip install '{extra}'" if extra else "a Beam filesystem for this scheme"
-        raise ValueError(f"{path}: Beam has no filesystem for {scheme}:// here ({hint}); "
-                         f"{str(error).split('. Path specified')[0]}") from None
+        hint = f"pip install '{extra}'" if extra else str(error).split(". Path specified")[0]
+        raise ValueError(f"{path}: Beam has no filesystem for {scheme}:// here; {hint}") \
+            from None
 
 
 def join(folder: str, name: str) -> str:

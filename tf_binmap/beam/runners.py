@@ -98,7 +98,8 @@ def run_pipeline(build: Callable[[beam.Pipeline], Any], options: PipelineOptions
         if name in _ADVICE and "Traceback" not in text and any(hint in text for hint in (
                 "Unable to fetch remote", "Unable to parse binary", "Missing required",
                 "temp_location", "project")):
-            raise RunnerError(f"the {name} runner cannot start: {text.strip()[:400]}; "
+            reason = text.strip().split(". Also failed")[0][:400]
+            raise RunnerError(f"the {name} runner cannot start: {reason}; "
                               f"{_ADVICE[name]}") from error
         raise
     return result

@@ -65,7 +65,7 @@ def _failure(path: str, error) -> dict:
     message = str(error)
     message = message if path in message else f"{path}: {message}"
     Metrics.counter(_NAMESPACE, "images_failed").inc()
-    logger.error("%s", message)
+    logger.debug("%s", message)  # reported from the manifest at the end of the run
     return manifest_row(path, FAILED, error=message)
 
 
