@@ -84,6 +84,23 @@ def test_beam_segment_reports_bad_files_as_rows_keeps_good_ones_and_resumes(
             assert (out / name).stat().st_mtime_ns == stamp, name
 
 
+@pytest.mark.network
+def test_beam_fit_itq_writes_parameters(tmp_path, weights_cache):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for name in ("astronaut", "coffee"):  # 961 and 850 conv5 vectors
+        cv2.imwrite(str(folder / f"{name}.png"), getattr(skimage.data, name)()[:, ::-1])
+    out = tmp_path / "itq.npz"
+    result = run(["beam-fit-itq", "--images", str(folder), "--bits", "4", "--upscale", "1",
+                  "--vectors-per-image", "200", "--out", str(out)], tmp_path, weights_cache)
+    assert result.returncode == 0, result.stderr
+    assert "fitted 4-bit ITQ on 400 conv5 vectors from 2 images" in result.stdout
+    from tf_binmap.hashing.params import load_itq_parameters
+
+    mean, projection = load_itq_parameters(out, bits=4, layer="conv5", dim=256)
+    assert mean.shape == (256,) and projection.shape == (256, 4)
+
+
 def test_beam_commands_refuse_misfit_options_and_say_what_a_runner_needs(tmp_path,
                                                                         weights_cache):
     photo = tmp_path / "photo.png"

@@ -120,3 +120,33 @@ def test_the_saved_model_handler_and_the_papers_method(reference, tmp_path):
     settings = json.loads((tmp_path / "beam" / "tf_binmap_segment.json").read_text())
     assert settings["merge"] == "codes" and settings["bits"] == 8
     assert (tmp_path / "beam" / MANIFEST_FILE).is_file()
+
+
+def test_a_retried_bundle_writes_the_same_files_and_rows(reference, tmp_path):
+    """A runner retries a failed bundle by running it again: FnApiRunner's bundle repeat
+    runs every bundle twice. The files are the same, and each image is one done row."""
+    folder, reference_out = reference
+    out = tmp_path / "retried"
+    options = pipeline_options(args=["--direct_runner_bundle_repeat=1"])
+    summary = segment_with_beam([folder], out, KerasModelHandler(n_segments=N_SEGMENTS),
+                                options)
+    assert (summary.done, summary.skipped, summary.failures) == (4, 0, [])
+    check_same_files(reference_out, out)
+    assert len(read_manifest(str(out))) == 4
+
+
+def test_a_keras_file_runs_as_its_preset(reference, tmp_path):
+    from tf_binmap.models.binary_map import BinaryMapModel
+
+    folder, reference_out = reference
+    BinaryMapModel.from_preset("binmap_conv5_x1").save(tmp_path / "model.keras")
+    handler = KerasModelHandler(model_file=tmp_path / "model.keras", n_segments=N_SEGMENTS)
+    summary = segment_with_beam([folder / "coffee.png"], tmp_path / "out", handler)
+    assert summary.done == 1
+    assert png_bytes(tmp_path / "out") == {name: data for name, data in
+                                           png_bytes(reference_out).items()
+                                           if name.startswith("coffee")}
+    assert (tmp_path / "out" / "tf_binmap_segment.json").read_text() == \
+        (reference_out / "tf_binmap_segment.json").read_text()
+    with pytest.raises(ValueError, match="either model_file"):
+        KerasModelHandler("binmap_conv5", model_file=tmp_path / "model.keras")

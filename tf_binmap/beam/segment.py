@@ -78,7 +78,8 @@ class _MatchPattern(beam.DoFn):
             return
         if not paths:
             yield beam.pvalue.TaggedOutput(ROWS, _failure(
-                pattern, f"{pattern}: no such file, folder or matching files"))
+                pattern, f"{pattern}: no image files (no such file, or a folder or pattern "
+                "without images)"))
         yield from paths
 
 
@@ -245,6 +246,9 @@ class SegmentImages(beam.PTransform):
         """Apply the transform (see the class)."""
         paths, unmatched = inputs | "List" >> ListImages()
         todo, planned = paths | "Plan" >> PlanImages(self.out_dir, self.redo)
+        # A fusion break: a retried bundle below re-segments its images (and rewrites the
+        # same bytes) instead of finding the outputs of the failed attempt "skipped".
+        todo = todo | "Commit" >> beam.Reshuffle()
         images, unreadable = todo | "Read" >> ReadImages()
         predictions = images | "Network" >> RunInference(KeyedModelHandler(self.handler))
         written = predictions | "Write" >> WriteSegmentations(self.handler, self.out_dir)
