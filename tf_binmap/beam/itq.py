@@ -26,6 +26,7 @@ import numpy as np
 from apache_beam.metrics import Metrics
 
 from tf_binmap.beam.files import absolute, check_filesystem, is_local, read_bytes, write_atomic
+from tf_binmap.beam.runners import WorkerProgress
 from tf_binmap.hashing.itq import itq_from_projections, pca_projection, project_features
 from tf_binmap.hashing.params import image_feature_sample, save_itq_parameters
 from tf_binmap.hashing.statistics import FeatureStatistics, as_rows
@@ -86,6 +87,7 @@ class _Features(beam.DoFn):
     def setup(self):
         s = self.settings
         self.backbone = _backbone(s["backbone"], s["layer"], s["weights_path"])
+        self.progress = WorkerProgress("images' features sampled")
 
     def process(self, path):
         s = self.settings
@@ -100,6 +102,7 @@ class _Features(beam.DoFn):
             return
         Metrics.counter(_NAMESPACE, "itq_images").inc()
         Metrics.counter(_NAMESPACE, "itq_vectors").inc(len(features))
+        self.progress.step()
         yield path, features
 
 

@@ -18,6 +18,7 @@ job servers are downloaded on first use (or given: ``--prism_location``,
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -25,7 +26,8 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.runners.runner import PipelineResult
 
-__all__ = ["RUNNERS", "RunnerError", "counters", "pipeline_options", "run_pipeline"]
+__all__ = ["RUNNERS", "RunnerError", "WorkerProgress", "counters", "pipeline_options",
+           "run_pipeline"]
 
 logger = logging.getLogger(__name__)
 
@@ -120,3 +122,22 @@ def counters(result: PipelineResult, namespace: str = "tf_binmap") -> dict:
         value = counter.attempted if value is None else value
         totals[counter.key.metric.name] = totals.get(counter.key.metric.name, 0) + int(value)
     return totals
+
+
+class WorkerProgress:
+    """Progress of one worker's DoFn: a log line every ``every`` seconds with the items
+    done so far and the rate (a long run shows it is moving; Beam has no progress bar)."""
+
+    def __init__(self, what: str, every: float = 30.0):
+        self.what, self.every = what, float(every)
+        self.count = 0
+        self.start = self.reported = time.perf_counter()
+
+    def step(self) -> None:
+        """Count one item; log if ``every`` seconds passed since the last line."""
+        self.count += 1
+        now = time.perf_counter()
+        if now - self.reported >= self.every:
+            self.reported = now
+            logger.info("this worker: %d %s (%.2f per second)", self.count, self.what,
+                        self.count / (now - self.start))

@@ -33,6 +33,7 @@ from tf_binmap.beam.files import (
     read_bytes,
     write_image_outputs,
 )
+from tf_binmap.beam.runners import WorkerProgress
 from tf_binmap.io.images import decode_image_rgb
 
 __all__ = ["FAILED", "ListImages", "MANIFEST_FILE", "PlanImages", "ROWS", "ReadImages",
@@ -177,7 +178,7 @@ class _SegmentAndWrite(beam.DoFn):
 
     def setup(self):
         self.segmenter = self.handler.load_model()  # the one RunInference uses
-        self.count, self.start, self.reported = 0, time.perf_counter(), time.perf_counter()
+        self.progress = WorkerProgress("images segmented")
 
     def process(self, element):
         (path, read_seconds), prediction = element
@@ -197,16 +198,8 @@ class _SegmentAndWrite(beam.DoFn):
             return
         seconds = read_seconds + network.seconds + time.perf_counter() - start
         Metrics.counter(_NAMESPACE, "images_segmented").inc()
-        self._progress()
+        self.progress.step()
         yield manifest_row(path, "done", outputs, int(result.labels.max()) + 1, seconds)
-
-    def _progress(self):
-        self.count += 1
-        now = time.perf_counter()
-        if now - self.reported >= 30:
-            self.reported = now
-            logger.info("this worker segmented %d images (%.2f images/s)", self.count,
-                        self.count / (now - self.start))
 
 
 class WriteSegmentations(beam.PTransform):

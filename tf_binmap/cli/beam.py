@@ -104,12 +104,6 @@ def _options(args):
     stray = [flag for flag in beam_flags if not flag.startswith("--")]
     if stray:
         raise UsageError(f"unexpected {' '.join(stray)}: give Beam's flags as --flag=value")
-    level = "ERROR" if args.quiet else (None if args.verbose else "WARNING")
-    if level and not any(flag.startswith("--default_sdk_harness_log_level") for flag in beam_flags):
-        # Worker processes log at WARNING, but for tf_binmap's own progress lines.
-        beam_flags += [f"--default_sdk_harness_log_level={level}",
-                       '--sdk_harness_log_level_overrides={"tf_binmap": "%s"}'
-                       % ("ERROR" if args.quiet else "INFO")]
     try:
         return pipeline_options(args.runner, args.workers, beam_flags)
     except ValueError as error:
