@@ -220,7 +220,9 @@ class WriteSegmentations(beam.PTransform):
 class SegmentImages(beam.PTransform):
     """Inputs (files, folders, patterns) -> one manifest row per image file (or input
     that names none): list, plan, read, ``RunInference`` with ``handler``, segment and
-    write the outputs into ``out_dir``.
+    write the outputs into ``out_dir``. `segment_with_beam` runs it after checking and
+    recording the folder's settings, as `tf-binmap segment` does; a pipeline that applies
+    it itself should do that first (`tf_binmap.beam.files.prepare_output_folder`).
 
     Example::
 
