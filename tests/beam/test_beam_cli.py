@@ -101,6 +101,7 @@ def test_beam_fit_itq_writes_parameters(tmp_path, weights_cache):
     assert mean.shape == (256,) and projection.shape == (256, 4)
 
 
+@pytest.mark.network  # the Prism run loads the network first (weights)
 def test_beam_commands_refuse_misfit_options_and_say_what_a_runner_needs(tmp_path,
                                                                         weights_cache):
     photo = tmp_path / "photo.png"
