@@ -10,8 +10,8 @@ too), the time until its first image is done (the start-up), and the steady rate
 images after the first over the time from the first label file to the last (their
 modification times), what a long run approaches.
 
-    python benchmarks/beam_segment.py                   # 30 images, ~3 min
-    python benchmarks/beam_segment.py --images 60 --json beam.json
+    python benchmarks/beam_segment.py                   # 40 images, ~2 min
+    python benchmarks/beam_segment.py --images 80 --json beam.json
 """
 import argparse
 import json
@@ -50,7 +50,7 @@ def pngs(folder):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--images", type=int, default=30, help="BSDS500 val photos (30)")
+    parser.add_argument("--images", type=int, default=40, help="BSDS500 val photos (40)")
     parser.add_argument("--data-root", default=os.environ.get("TF_BINMAP_DATA", DATA))
     parser.add_argument("--json", default=None, help="write the rows here")
     args = parser.parse_args()
