@@ -150,3 +150,5 @@ def test_a_keras_file_runs_as_its_preset(reference, tmp_path):
         (reference_out / "tf_binmap_segment.json").read_text()
     with pytest.raises(ValueError, match="either model_file"):
         KerasModelHandler("binmap_conv5", model_file=tmp_path / "model.keras")
+    with pytest.raises(TypeError, match="must be plain values"):
+        KerasModelHandler(hierarchy_params={"scorer": object()})

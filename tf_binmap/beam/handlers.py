@@ -61,7 +61,12 @@ class BinaryMapModelHandler(ModelHandler):
             raise ValueError(f"max_batch_size must be >= 1, got {max_batch_size}")
         super().__init__(min_batch_size=1, max_batch_size=int(max_batch_size))
         self.segmenter_kwargs = dict(segmenter_kwargs or {})
-        json.dumps(self.segmenter_kwargs, sort_keys=True)  # plain settings only
+        try:  # sent to every worker and compared there: plain values only
+            json.dumps(self.segmenter_kwargs, sort_keys=True)
+        except TypeError as error:
+            raise TypeError(f"Segmenter settings of a model handler must be plain values "
+                            f"(strings, numbers, lists, dicts; a scorer by name or file), "
+                            f"not objects: {error}") from None
 
     def describe(self) -> dict:
         """What the handler loads, as JSON-able settings (also its cache key)."""
