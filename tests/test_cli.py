@@ -23,7 +23,8 @@ def run(args, cwd, env_cache, timeout=600):
 def test_usage_error_exit_code_and_help(tmp_path, weights_cache):
     result = run(["segment"], tmp_path, weights_cache)
     assert result.returncode == 2 and "usage" in result.stderr
-    for command in ("segment", "fit-itq", "fit-merge", "features", "convert-weights", "presets"):
+    for command in ("segment", "fit-itq", "fit-merge", "features", "convert-weights", "presets",
+                    "beam-segment", "beam-fit-itq"):  # help needs no apache-beam
         result = run([command, "--help"], tmp_path, weights_cache)
         assert result.returncode == 0 and "example" in result.stdout, command
     # The help's default gamma (kept literal: parsing stays free of heavy imports) is the

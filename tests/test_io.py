@@ -9,6 +9,7 @@ from PIL import Image
 from tf_binmap.io import (
     ImageReadError,
     ImageWriteError,
+    decode_image_rgb,
     read_image_rgb,
     write_png_atomic,
 )
@@ -94,6 +95,30 @@ def test_float_image_is_refused(tmp_path):
     Image.fromarray(np.zeros((3, 3), np.float32)).save(tmp_path / "float.tiff")
     with pytest.raises(ImageReadError, match=r"float\.tiff"):
         read_image_rgb(tmp_path / "float.tiff")
+
+
+def test_decoding_bytes_equals_reading_the_file(tmp_path):
+    """decode_image_rgb (bytes from any storage, e.g. gs:// through Beam) gives what
+    read_image_rgb gives for the file, in every mode, and names the file it is told."""
+    rgb = _rgb(6, 9)
+    Image.fromarray(rgb).save(tmp_path / "rgb.jpg", quality=90)
+    Image.fromarray(rgb[:, :, 0]).save(tmp_path / "gray.png")
+    Image.fromarray(np.dstack([rgb, rgb[:, :, :1]]), "RGBA").save(tmp_path / "rgba.png")
+    Image.fromarray(rgb).convert("P", palette=Image.Palette.ADAPTIVE, colors=8).save(
+        tmp_path / "palette.png")
+    cv2.imwrite(str(tmp_path / "g16.png"), rgb[:, :, 0].astype(np.uint16) * 250)
+    cv2.imwrite(str(tmp_path / "rgb16.png"), rgb.astype(np.uint16) * 257 + 100)
+    Image.fromarray(rgb).save(tmp_path / "rgb.bmp")
+    for path in sorted(tmp_path.iterdir()):
+        np.testing.assert_array_equal(decode_image_rgb(path.read_bytes(), "x"),
+                                      read_image_rgb(path), err_msg=path.name)
+    data = (tmp_path / "rgb.jpg").read_bytes()
+    with pytest.raises(ImageReadError, match=r"gs://bucket/cut\.jpg: the image is truncated"):
+        decode_image_rgb(data[: len(data) // 2], "gs://bucket/cut.jpg")
+    with pytest.raises(ImageReadError, match=r"^notes\.png: not a readable image"):
+        decode_image_rgb(b"this is not an image", "notes.png")
+    with pytest.raises(ImageReadError, match=r"^notes\.png: empty file \(0 bytes\)"):
+        decode_image_rgb(b"", "notes.png")
 
 
 @pytest.mark.parametrize(

@@ -25,7 +25,7 @@ LAYERS = (
     ("tf_binmap.segmentation",),
     ("tf_binmap.evaluation",),
     ("tf_binmap.training",),
-    ("tf_binmap.batch", "tf_binmap.export"),
+    ("tf_binmap.batch", "tf_binmap.export", "tf_binmap.beam"),
     ("tf_binmap.cli",),
 )
 MAX_LINES = 400
@@ -180,6 +180,9 @@ def _is_keras_override(function: ast.FunctionDef) -> bool:
 
 @pytest.mark.parametrize("name", sorted(m for m in MODULES if not m.endswith("__main__")))
 def test_every_module_imports(name):
+    if name == "tf_binmap.beam" or name.startswith("tf_binmap.beam."):
+        pytest.importorskip("apache_beam", reason="tf_binmap.beam needs the optional extra "
+                            "tf-binmap[beam] (apache-beam)")
     importlib.import_module(name)
 
 

@@ -7,6 +7,7 @@ from tf_binmap.hashing.itq import (
     ITQResult,
     encode,
     fit_itq,
+    itq_from_projections,
     itq_rotation,
     pca_projection,
     project_features,
@@ -234,6 +235,24 @@ def test_fit_itq_sources_agree(data):
     stats = FeatureStatistics().update(data[:2500]).merge(FeatureStatistics().update(data[2500:]))
     res = fit_itq((c for c in chunks), 8, stats=stats)
     np.testing.assert_allclose(res.projection, ref.projection, atol=1e-5)
+
+
+def test_the_rotation_from_parts_projected_apart_equals_fit_itq(data):
+    """A distributed fit: statistics merged from parts, each part projected on its own,
+    the rotation once on the rows in another order: fit_itq's result to rounding."""
+    ref = fit_itq(data, 8)
+    parts = [data[i : i + 700] for i in range(0, 5000, 700)]
+    stats = FeatureStatistics()
+    for part in parts[::-1]:
+        stats = stats.merge(FeatureStatistics().update(part))
+    w = pca_projection(stats, 8)
+    v = np.concatenate([project_features(part, stats.mean, w) for part in parts[::-1]])
+    res = itq_from_projections(v, stats.mean, w)
+    np.testing.assert_allclose(res.mean, ref.mean, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(res.projection, ref.projection, atol=1e-6)
+    np.testing.assert_allclose(res.losses, ref.losses, rtol=1e-9)
+    np.testing.assert_array_equal(res.bit_balance, ref.bit_balance)
+    assert res.count == ref.count == 5000 and res.pca_loss == pytest.approx(ref.pca_loss)
 
 
 def test_fit_itq_rotation_subset(data):

@@ -167,3 +167,26 @@ def test_the_segmenter_refuses_what_its_network_cannot_take_before_running_it():
         with pytest.raises(ValueError, match="too small to segment|too elongated"):
             segmenter.segment(np.zeros(shape, np.uint8))
     assert spy.shapes == []  # refused before the network ran
+
+
+@pytest.mark.parametrize("merge", ["hierarchy", "codes"])
+def test_the_stages_after_the_network_run_alone_with_the_same_result(merge):
+    """`prepare`, `network_outputs` and `finish` apart (what a batch or distributed run
+    does, the network elsewhere) give `segment`'s result, large photos shrunk as by
+    `segment`."""
+    spy = _SpyModel()
+    segmenter = Segmenter(spy, merge=merge, **({"n_segments": 20} if merge == "hierarchy"
+                                               else {}))
+    large = np.repeat(np.repeat(skimage.data.chelsea(), 2, axis=0), 2, axis=1)  # 600x902
+    for image in (skimage.data.chelsea()[:200, :300], large):
+        image, work, _ = segmenter.prepare(image)
+        assert work.shape[:2] == segmenter.working_size(image.shape)
+        output = segmenter.network_outputs(work[None])[0]
+        split = segmenter.finish(image, work, output, return_intermediates=True)
+        whole = segmenter.segment(image, return_intermediates=True)
+        for name in ("labels", "pixel_codes", "superpixels"):
+            np.testing.assert_array_equal(getattr(split, name), getattr(whole, name))
+        np.testing.assert_array_equal(segmenter.finish(image, work, output), whole.labels)
+    expected = "ITQ projections" if merge == "hierarchy" else "code map"
+    with pytest.raises(ValueError, match=f"expected the network's {expected}"):
+        segmenter.finish(image, work, np.zeros((3, 4, 5, 6)))

@@ -8,7 +8,8 @@ import argparse
 from tf_binmap.segmentation.working_size import MIN_MAX_SIDE
 
 __all__ = ["CommandError", "UsageError", "add_segmenter_arguments", "make_segmenter",
-           "max_side", "max_side_setting", "non_negative_int", "positive"]
+           "max_side", "max_side_setting", "non_negative_int", "positive",
+           "segmenter_arguments"]
 
 
 class CommandError(Exception):
@@ -99,6 +100,16 @@ def make_segmenter(args):
     chosen merge are a `UsageError`."""
     from tf_binmap.segmentation.segmenter import Segmenter
 
+    return Segmenter.from_preset(**segmenter_arguments(args))
+
+
+def segmenter_arguments(args) -> dict:
+    """The keyword arguments of ``Segmenter.from_preset`` the segmentation options ask
+    for (``preset``, ``weights_path``, ``itq_path`` and the Segmenter's own), without
+    building it (e.g. for workers that build their own); options that do not fit the
+    chosen merge are a `UsageError`."""
+    files = {"preset": args.preset, "weights_path": args.weights, "itq_path": args.itq,
+             "precision": getattr(args, "precision", "float32")}
     if args.merge == "hierarchy":
         misfits = [flag for flag, value in (
             ("--superpixels", args.superpixels), ("--scale", args.scale),
@@ -109,11 +120,9 @@ def make_segmenter(args):
         params = {}
         if args.scorer is not None:
             params["scorer"] = None if args.scorer.lower() == "none" else args.scorer
-        return Segmenter.from_preset(args.preset, weights_path=args.weights, itq_path=args.itq,
-                                     precision=args.precision, merge="hierarchy",
-                                     hierarchy_params=params,
-                                     n_segments=100 if args.segments is None else args.segments,
-                                     **max_side_setting(args))
+        return dict(files, merge="hierarchy", hierarchy_params=params,
+                    n_segments=100 if args.segments is None else args.segments,
+                    **max_side_setting(args))
     if args.scorer is not None:
         raise UsageError("--scorer sets the hierarchy's merge order; --merge codes (the "
                          "paper's method) merges equal codes")
@@ -133,8 +142,5 @@ def make_segmenter(args):
             raise UsageError("--n-segments is a SLIC setting; add --superpixels slic, or "
                              "use --scale for EGS")
         params["n_segments"] = args.n_segments
-    return Segmenter.from_preset(args.preset, weights_path=args.weights, itq_path=args.itq,
-                                 precision=args.precision, superpixel_method=superpixels,
-                                 superpixel_params=params,
-                                 threshold=args.threshold or 0, merge="codes",
-                                 **max_side_setting(args))
+    return dict(files, superpixel_method=superpixels, superpixel_params=params,
+                threshold=args.threshold or 0, merge="codes", **max_side_setting(args))

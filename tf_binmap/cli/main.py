@@ -12,7 +12,7 @@ import sys
 import textwrap
 import warnings
 
-from tf_binmap.cli import evaluate, fit, models, segment
+from tf_binmap.cli import beam, evaluate, fit, models, segment
 from tf_binmap.cli.common import CommandError, UsageError
 
 __all__ = ["main"]
@@ -51,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
                               parents=[common],
                               formatter_class=argparse.RawDescriptionHelpFormatter)
 
-    for group in (segment, evaluate, models, fit):
+    for group in (segment, evaluate, models, fit, beam):
         group.register(add)
     return parser
 
@@ -60,7 +60,10 @@ def main(argv=None):
     """Run ``tf-binmap`` with ``argv`` (default: the command line); returns the exit
     code."""
     parser = build_parser()
-    args = parser.parse_args(argv)  # exits 2 on usage errors
+    args, unknown = parser.parse_known_args(argv)  # exits 2 on usage errors
+    if unknown and not getattr(args, "takes_beam_flags", False):
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    args.beam_flags = unknown  # the Beam commands pass flags they do not know to Beam
     logging.basicConfig(
         level=logging.ERROR if args.quiet else (logging.DEBUG if args.verbose
                                                 else logging.INFO),

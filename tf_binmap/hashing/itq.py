@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Iterable, Iterator
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, Union
 
@@ -45,6 +46,7 @@ __all__ = [
     "quantization_loss",
     "project_features",
     "fit_itq",
+    "itq_from_projections",
     "encode",
 ]
 
@@ -305,6 +307,31 @@ def fit_itq(
             f"the data has {v.shape[0]} vectors but the statistics count {stats.count}",
             stacklevel=2,
         )
+    result = itq_from_projections(v, mean, w, iterations=iterations, seed=seed,
+                                  max_rotation_samples=max_rotation_samples)
+    return dataclasses.replace(result, count=int(stats.count))
+
+
+def itq_from_projections(
+    v: Any,
+    mean: Any,
+    w: Any,
+    iterations: int = 50,
+    seed: int = 0,
+    max_rotation_samples: int | None = None,
+) -> ITQResult:
+    """The end of :func:`fit_itq` given ``v = (x - mean) @ w`` (:func:`project_features`)
+    of every fitting vector, ``w`` the PCA matrix of their statistics
+    (:func:`pca_projection`): the rotation, its losses and the bit balance.
+
+    A distributed fit computes the statistics and the projections of its parts in
+    parallel and runs this once; ``v`` is only ``n x bits``. The order of the rows of
+    ``v`` changes the result by float rounding only (unless ``max_rotation_samples``
+    subsamples them, which picks rows by position).
+    """
+    v = np.asarray(v, dtype=np.float64)
+    w = np.asarray(w, dtype=np.float64)
+    bits = w.shape[1]
     v_rot = v
     if max_rotation_samples is not None:
         m = int(max_rotation_samples)
@@ -317,12 +344,12 @@ def fit_itq(
     pca_loss = quantization_loss(v_rot, np.eye(bits))
     bit_balance = (v @ r >= 0).mean(axis=0)
     return ITQResult(
-        mean=mean.astype(np.float32),
+        mean=np.asarray(mean).astype(np.float32),
         projection=np.ascontiguousarray((w @ r).astype(np.float32)),
         losses=losses,
         pca_loss=pca_loss,
         bit_balance=bit_balance,
-        count=int(stats.count),
+        count=int(v.shape[0]),
     )
 
 

@@ -8,6 +8,7 @@ bit balance) so a file can be checked against the model it is loaded into.
 from __future__ import annotations
 
 import json
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -83,26 +84,39 @@ def read_itq_metadata(path):
         return json.loads(str(data["metadata"])) if "metadata" in data else {}
 
 
+def image_feature_sample(backbone, layer, image, name, upscale=1.0, vectors_per_image=1000,
+                         seed=0):
+    """The feature vectors (n, d) float32 of ``layer`` for one uint8 RGB image: all of
+    them, or a random sample of ``vectors_per_image``.
+
+    The sample is drawn by a generator seeded with ``seed`` and the image's ``name``
+    (its file name), so it does not depend on the order of the images or on which other
+    images are fitted: workers that each take a part of a folder draw the vectors one
+    process draws."""
+    import cv2
+
+    if upscale != 1.0:
+        h, w = image.shape[:2]
+        image = cv2.resize(image, (int(round(w * upscale)), int(round(h * upscale))),
+                           interpolation=cv2.INTER_LINEAR)
+    features = backbone(backbone.preprocess(image[None]))[layer]
+    features = np.asarray(features, np.float32).reshape(-1, features.shape[-1])
+    if vectors_per_image and features.shape[0] > vectors_per_image:
+        rng = np.random.default_rng([int(seed), zlib.crc32(str(name).encode("utf-8"))])
+        keep = rng.choice(features.shape[0], vectors_per_image, replace=False)
+        features = features[np.sort(keep)]
+    return features
+
+
 def extract_feature_sample(backbone, layer, images, upscale=1.0, vectors_per_image=1000,
                            seed=0, progress=True, total=None):
-    """Yield a seeded random sample of ``vectors_per_image`` feature vectors (n, d)
-    of ``layer`` from each image of ``images`` (an iterable of (name, uint8 RGB),
-    read lazily; ``total`` sizes the progress bar)."""
-    import cv2
+    """Yield `image_feature_sample` (n, d) of each image of ``images`` (an iterable of
+    (name, uint8 RGB), read lazily; ``total`` sizes the progress bar)."""
     from tqdm.auto import tqdm
 
-    rng = np.random.default_rng(seed)
     if total is None and hasattr(images, "__len__"):
         total = len(images)
     for name, image in tqdm(images, desc=f"{layer} features", unit="image", total=total,
                             disable=not progress or None):
-        if upscale != 1.0:
-            h, w = image.shape[:2]
-            image = cv2.resize(image, (int(round(w * upscale)), int(round(h * upscale))),
-                               interpolation=cv2.INTER_LINEAR)
-        features = backbone(backbone.preprocess(image[None]))[layer]
-        features = np.asarray(features, np.float32).reshape(-1, features.shape[-1])
-        if vectors_per_image and features.shape[0] > vectors_per_image:
-            keep = rng.choice(features.shape[0], vectors_per_image, replace=False)
-            features = features[np.sort(keep)]
-        yield features
+        yield image_feature_sample(backbone, layer, image, name, upscale=upscale,
+                                   vectors_per_image=vectors_per_image, seed=seed)

@@ -13,6 +13,7 @@ from tf_binmap.io.images import (
     IMAGE_SUFFIXES,
     ImageReadError,
     as_image_batch,
+    decode_image_rgb,
     list_images,
     read_image_rgb,
     scaled_size,
@@ -20,6 +21,6 @@ from tf_binmap.io.images import (
 
 __all__ = [
     "IMAGE_SUFFIXES", "ImageReadError", "ImageWriteError", "as_image_batch", "atomic_output",
-    "list_images", "read_image_rgb", "scaled_size", "write_bytes_atomic", "write_figure_atomic",
-    "write_png_atomic", "write_text_atomic",
+    "decode_image_rgb", "list_images", "read_image_rgb", "scaled_size", "write_bytes_atomic",
+    "write_figure_atomic", "write_png_atomic", "write_text_atomic",
 ]

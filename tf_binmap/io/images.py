@@ -9,6 +9,7 @@ refused before decoding; anything else is an `ImageReadError` that names the fil
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import re
@@ -20,7 +21,8 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 __all__ = ["IMAGE_SUFFIXES", "MAX_IMAGE_PIXELS", "MAX_PIXELS_VARIABLE", "READ_FORMATS",
-           "ImageReadError", "as_image_batch", "list_images", "max_image_pixels",
+           "ImageReadError", "as_image_batch", "decode_image_rgb", "list_images",
+           "max_image_pixels",
            "read_image_rgb", "scaled_size"]
 
 logger = logging.getLogger(__name__)
@@ -60,9 +62,11 @@ def _is_sixteen_bit_colour(image: Image.Image) -> bool:
     return False
 
 
-def _read_sixteen_bit_colour(path: Path) -> np.ndarray:
-    """Decode a 16-bit RGB(A) file at full precision with OpenCV; returns uint8 RGB."""
-    data = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+def _read_sixteen_bit_colour(stream, path) -> np.ndarray:
+    """Decode a 16-bit RGB(A) file at full precision with OpenCV from the bytes of the
+    already open ``stream`` (the same bytes PIL checked); returns uint8 RGB."""
+    stream.seek(0)
+    data = cv2.imdecode(np.frombuffer(stream.read(), np.uint8), cv2.IMREAD_UNCHANGED)
     if data is None or data.ndim != 3 or data.shape[2] not in (3, 4):
         raise ImageReadError(f"{path}: could not decode this 16-bit colour image")
     if data.shape[2] == 4:
@@ -175,21 +179,35 @@ def read_image_rgb(path: str | os.PathLike, max_pixels: int | None = None) -> np
     """
     path = Path(path)
     limit = max_image_pixels(max_pixels)
+    with _open_stream(path) as stream:
+        return _decode_stream(stream, path, limit)
+
+
+def decode_image_rgb(data: bytes, name: str, max_pixels: int | None = None) -> np.ndarray:
+    """The bytes of an image file (read from any storage: a Beam filesystem, ``gs://``,
+    a request) decoded as `read_image_rgb` reads the file: the same formats, conversions,
+    orientation and pixel limit, and an `ImageReadError` naming ``name``."""
+    if not data:
+        raise ImageReadError(f"{name}: empty file (0 bytes); re-download or re-export it")
+    return _decode_stream(io.BytesIO(bytes(data)), name, max_image_pixels(max_pixels))
+
+
+def _decode_stream(stream, path, limit: int) -> np.ndarray:
+    """`read_image_rgb`'s decoding of an open binary ``stream``; messages name ``path``."""
     try:
-        with _open_stream(path) as stream:
-            _allow_pil_limit(limit)
-            with Image.open(stream, formats=READ_FORMATS) as image:
-                _check_pixels(path, *image.size, limit)
-                if _is_sixteen_bit_colour(image):
-                    image.load()  # decode once to detect truncation / corruption
-                    data = _read_sixteen_bit_colour(path)
-                    mode = "RGB"
-                else:
-                    data, mode = _decode(image, path)
-                orientation = _exif_orientation(image, path)
-                _log_frames(image, path)
-            data = _to_uint8_rgb(data, mode, path)
-            return _orient(data, orientation, path)
+        _allow_pil_limit(limit)
+        with Image.open(stream, formats=READ_FORMATS) as image:
+            _check_pixels(path, *image.size, limit)
+            if _is_sixteen_bit_colour(image):
+                image.load()  # decode once to detect truncation / corruption
+                data = _read_sixteen_bit_colour(stream, path)
+                mode = "RGB"
+            else:
+                data, mode = _decode(image, path)
+            orientation = _exif_orientation(image, path)
+            _log_frames(image, path)
+        data = _to_uint8_rgb(data, mode, path)
+        return _orient(data, orientation, path)
     except ImageReadError:
         raise
     except UnidentifiedImageError as error:

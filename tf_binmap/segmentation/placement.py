@@ -9,7 +9,8 @@ import numpy as np
 from tf_binmap.io.images import scaled_size
 from tf_binmap.segmentation.merge import code_map_to_pixels
 
-__all__ = ["pixel_projections", "place_on_pixels", "projections_on_pixels"]
+__all__ = ["check_network_output", "pixel_projections", "place_on_pixels",
+           "projections_on_pixels"]
 
 
 def place_on_pixels(model, cell_map, image_shape, alignment="center"):
@@ -36,3 +37,18 @@ def pixel_projections(model, image, alignment="center"):
     pixels. Returns ((H, W, bits) float, (H, W) cell index, (h, w, bits) projections)."""
     projections = np.asarray(model.projections(image[None]))[0]  # (h, w, bits)
     return (*projections_on_pixels(model, projections, image.shape, alignment), projections)
+
+
+def check_network_output(output, merge, bits) -> np.ndarray:
+    """One image's network output as ``Segmenter.network_outputs`` gives it for ``merge``
+    ("hierarchy": float ITQ projections (h, w, bits); "codes": an integer code map (h,
+    w)) as an array, or a ValueError that says what was expected."""
+    output = np.asarray(output)
+    if merge == "hierarchy":
+        if output.ndim != 3 or output.shape[-1] != bits or output.dtype.kind != "f":
+            raise ValueError(f"expected the network's ITQ projections (h, w, {bits}) of one "
+                             f"image (floats), got {output.dtype} {output.shape}")
+    elif output.ndim != 2 or output.dtype.kind not in "iu":
+        raise ValueError("expected the network's code map (h, w) of one image (integers), "
+                         f"got {output.dtype} {output.shape}")
+    return output

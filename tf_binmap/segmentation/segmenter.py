@@ -41,7 +41,9 @@ from tf_binmap.segmentation.hierarchy import (
 from tf_binmap.segmentation.interfaces import CodeMapModel, SegmentationResult
 from tf_binmap.segmentation.merge import merge_superpixels, superpixel_codes
 from tf_binmap.segmentation.overlap import NetworkThread
-from tf_binmap.segmentation.placement import place_on_pixels, projections_on_pixels
+from tf_binmap.segmentation.placement import (
+    check_network_output, place_on_pixels, projections_on_pixels,
+)
 from tf_binmap.segmentation.scorer import MergeScorer
 from tf_binmap.segmentation.superpixels import SUPERPIXEL_METHODS, superpixels
 from tf_binmap.segmentation.tree import cut
@@ -344,7 +346,9 @@ class Segmenter:
                return_intermediates: bool = False) -> np.ndarray | SegmentationResult:
         """Everything after the network: superpixels (unless given as ``base``), the
         merge, and the labels brought back to the image's size when ``work`` was shrunk
-        (`prepare`); ``output`` is this image's entry of `network_outputs`."""
+        (`prepare`); ``output`` is this image's entry of `network_outputs` (computed here,
+        in a batch, another process or a serving endpoint: checked for its shape)."""
+        output = check_network_output(output, self.merge_mode, self.bits)
         timings = {} if timings is None else timings
         if base is None:
             base = self.superpixels(work, timings)
