@@ -7,8 +7,8 @@ Latency: one 321x481 photo at image scale, batch 1, median of ``--repeats`` afte
 * keras: ``cv2.resize`` + the BinaryMapModel called under ``tf.function`` (traced once);
 * saved_model: the ``serving_default`` signature of ``tf.saved_model.load`` (resizes in
   the graph);
-* tflite_*: ``TFLiteCodeMapper.encode`` (``cv2.resize`` + LiteRT interpreter,
-  ``--threads`` threads).
+* tflite_*: ``TFLiteCodeMapper.encode`` (the LiteRT interpreter, ``--threads`` threads;
+  the graph resizes, with the same integer ops as the SavedModel).
 
 Example:
 

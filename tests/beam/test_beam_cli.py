@@ -56,7 +56,7 @@ def test_beam_segment_reports_bad_files_as_rows_keeps_good_ones_and_resumes(
         json.loads, (out / "tf_binmap_manifest.jsonl").read_text().splitlines())}
     assert len(rows) == 9
     bad = {"corrupt.jpg": "truncated or corrupt", "notes.png": "not a readable image",
-           "tiny.png": "smaller than", "cat.jpg": "would also be written for",
+           "tiny.png": "too small to segment", "cat.jpg": "would also be written for",
            "cat.png": "would also be written for"}
     for name, reason in bad.items():
         row = rows[name]

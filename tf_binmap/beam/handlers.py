@@ -155,12 +155,13 @@ class KerasModelHandler(BinaryMapModelHandler):
     def __init__(self, preset: str | None = None, weights_path: str | os.PathLike | None = None,
                  itq_path: str | os.PathLike | None = None,
                  model_file: str | os.PathLike | None = None, max_batch_size: int = 4,
-                 **segmenter_kwargs):
+                 precision: str = "float32", **segmenter_kwargs):
         if model_file is not None and (preset or weights_path or itq_path):
             raise ValueError("give either model_file (a .keras file) or a preset with its "
                              "weights_path / itq_path, not both")
         super().__init__(segmenter_kwargs, max_batch_size)
         self.preset = preset
+        self.precision = precision
         self.weights_path = None if weights_path is None else os.fspath(weights_path)
         self.itq_path = None if itq_path is None else os.fspath(itq_path)
         self.model_file = None if model_file is None else os.fspath(model_file)
@@ -173,7 +174,7 @@ class KerasModelHandler(BinaryMapModelHandler):
 
         return {"preset": self.preset or default_preset(self.segmenter_kwargs.get(
             "merge", "hierarchy")), "weights_path": self.weights_path,
-            "itq_path": self.itq_path}
+            "itq_path": self.itq_path, "precision": self.precision}
 
     def load_network(self) -> Any:
         """``BinaryMapModel.from_preset``, or the ``.keras`` file."""
@@ -187,7 +188,7 @@ class KerasModelHandler(BinaryMapModelHandler):
 
         described = self.describe()
         return BinaryMapModel.from_preset(described["preset"], weights_path=self.weights_path,
-                                          itq_path=self.itq_path)
+                                          itq_path=self.itq_path, precision=self.precision)
 
 
 class SavedModelHandler(BinaryMapModelHandler):

@@ -149,10 +149,13 @@ def _cmd_beam_segment(args):
         raise CommandError(str(error)) from None
     options = _options(args)
     kwargs = segmenter_arguments(args)
-    files = {key: kwargs.pop(key) for key in ("preset", "weights_path", "itq_path")}
+    files = {key: kwargs.pop(key) for key in ("preset", "weights_path", "itq_path",
+                                              "precision")}
     if args.saved_model:
         given = [flag for flag, key in (("--preset", "preset"), ("--weights", "weights_path"),
                                         ("--itq", "itq_path")) if files[key]]
+        if files["precision"] != "float32":
+            given.append("--precision")
         if given:
             raise UsageError(f"{', '.join(given)}: settings of the Keras model; the SavedModel "
                              "export holds its own network and ITQ parameters")
