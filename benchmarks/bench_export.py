@@ -8,7 +8,7 @@ Latency: one 321x481 photo at image scale, batch 1, median of ``--repeats`` afte
 * saved_model: the ``serving_default`` signature of ``tf.saved_model.load`` (resizes in
   the graph);
 * tflite_*: ``TFLiteCodeMapper.encode`` (the LiteRT interpreter, ``--threads`` threads;
-  the graph resizes, with the same integer ops as the SavedModel).
+  the graph resizes, bit for bit as the SavedModel).
 
 Example:
 

@@ -116,20 +116,31 @@ def test_opencv_linear_resize_equals_cv2_bit_for_bit():
         np.testing.assert_array_equal(actual, expected, err_msg=f"{image.shape} x{upscale}")
 
 
-def test_integer_upscale_equals_cv2_bit_for_bit():
-    """The presets' x2 / x4 path: int32 tensors only (what int8 TFLite keeps exact)."""
+@pytest.mark.parametrize("arithmetic", ["int32", "float32"])
+def test_integer_upscale_equals_cv2_bit_for_bit(arithmetic):
+    """The presets' x2 / x4 path, in int32 tensors (what int8 TFLite keeps exact) and in
+    float32 (what the other exports run, faster): both OpenCV's pixels exactly, random
+    and extreme (0 / 255 edges, where the fixed-point sums are largest) images alike."""
     from tf_binmap.export.resize import integer_upscale, integer_upscale_factor
 
     assert [integer_upscale_factor(f) for f in (2, 4.0, 8, 1, 3, 1.5, 0.5)] == \
         [2, 4, 8, None, None, None, None]
     rng = np.random.default_rng(3)
-    for factor in (2, 4):
-        for height, width in [(1, 1), (2, 3), (7, 5), (300, 451), (1, 700)]:
-            image = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+    checkerboard = (np.indices((9, 13)).sum(axis=0) % 2 * 255).astype(np.uint8)
+    extremes = [np.full((5, 6, 3), 255, np.uint8), np.dstack([checkerboard] * 3)]
+    for factor in (2, 4, 8):
+        images = [rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+                  for height, width in [(1, 1), (2, 3), (7, 5), (300, 451), (1, 700)]]
+        for image in images + extremes:
+            height, width = image.shape[:2]
             expected = cv2.resize(image, (width * factor, height * factor),
                                   interpolation=cv2.INTER_LINEAR)
-            actual = integer_upscale(tf.constant(image[None]), factor).numpy()[0]
+            actual = integer_upscale(tf.constant(image[None]), factor,
+                                     arithmetic=arithmetic).numpy()[0]
+            assert actual.dtype == np.uint8
             np.testing.assert_array_equal(actual, expected, err_msg=f"{image.shape} x{factor}")
+    with pytest.raises(ValueError, match="arithmetic"):
+        integer_upscale(tf.zeros((1, 2, 2, 3), tf.uint8), 2, arithmetic="float16")
 
 
 def test_int8_export_needs_an_integer_resize(tmp_path):

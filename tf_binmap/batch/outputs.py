@@ -80,13 +80,15 @@ def _hierarchy_settings(segmenter) -> dict:
     return settings
 
 
-def check_settings(out_dir, settings, redo):
-    """Refuse to resume into a folder made with other settings (unless ``redo``)."""
-    path = out_dir / SETTINGS_FILE
+def settings_to_record(recorded: bytes | None, settings: dict, out_dir, path,
+                       redo: bool) -> bytes | None:
+    """The bytes to write to the settings file ``path`` of ``out_dir`` (None: it already
+    holds ``settings``), given what it holds now (``recorded``; None when absent).
+    Raises ValueError for a folder made with other settings, unless ``redo``."""
     previous = None
-    if path.is_file():
+    if recorded is not None:
         try:
-            previous = json.loads(path.read_text())
+            previous = json.loads(recorded)
         except ValueError:
             previous = "unreadable"
         if previous != settings and not redo:
@@ -95,9 +97,19 @@ def check_settings(out_dir, settings, redo):
                 "choose another --out folder, or pass --redo to recompute everything "
                 "with the current settings"
             )
-    if previous != settings:
+    if previous == settings:
+        return None
+    return (json.dumps(settings, indent=1) + "\n").encode("utf-8")
+
+
+def check_settings(out_dir, settings, redo):
+    """Refuse to resume into a folder made with other settings (unless ``redo``)."""
+    path = out_dir / SETTINGS_FILE
+    recorded = path.read_bytes() if path.is_file() else None
+    record = settings_to_record(recorded, settings, out_dir, path, redo)
+    if record is not None:
         with atomic_output(path) as tmp:
-            Path(tmp).write_text(json.dumps(settings, indent=1) + "\n")
+            Path(tmp).write_bytes(record)
 
 
 def colliding_outputs(paths, out_dir):

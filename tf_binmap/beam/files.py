@@ -11,7 +11,6 @@ bundle writes the same bytes again, and the last complete write wins.
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import tempfile
@@ -26,6 +25,7 @@ from tf_binmap.batch.outputs import (
     check_settings,
     output_paths,
     remove_stale_temporaries,
+    settings_to_record,
     write_outputs,
 )
 from tf_binmap.io.files import write_bytes_atomic
@@ -172,17 +172,8 @@ def prepare_output_folder(out_dir: str, settings: dict, redo: bool) -> None:
         check_settings(Path(out_dir), settings, redo)
     else:
         path = join(out_dir, SETTINGS_FILE)
-        previous = None
-        if FileSystems.exists(path):
-            try:
-                previous = json.loads(read_bytes(path))
-            except ValueError:
-                previous = "unreadable"
-            if previous != settings and not redo:
-                raise ValueError(
-                    f"{out_dir} holds outputs made with other settings ({path}: {previous}); "
-                    "choose another --out folder, or pass --redo to recompute everything "
-                    "with the current settings")
-        if previous != settings:
-            write_atomic(path, (json.dumps(settings, indent=1) + "\n").encode("utf-8"))
+        recorded = read_bytes(path) if FileSystems.exists(path) else None
+        record = settings_to_record(recorded, settings, out_dir, path, redo)
+        if record is not None:
+            write_atomic(path, record)
     remove_temporaries(out_dir)

@@ -18,6 +18,7 @@ from tf_binmap.cli.common import (
     positive,
     segmenter_arguments,
 )
+from tf_binmap.cli.fit import add_fit_itq_arguments
 
 __all__ = ["register"]
 
@@ -66,22 +67,7 @@ def register(add) -> None:
             "  tf-binmap beam-fit-itq --images 'gs://bucket/photos/*.jpg' --out "
             "gs://bucket/itq.npz --runner dataflow --project=P --region=R "
             "--temp_location=gs://bucket/tmp")
-    p.add_argument("--images", nargs="+", required=True,
-                   help="image files, folders or glob patterns")
-    p.add_argument("--preset", default=None,
-                   help="binary-map preset giving backbone/layer/bits/upscale "
-                   "(default: binmap_conv5)")
-    p.add_argument("--weights", default=None, metavar="PATH", help="backbone weights file")
-    p.add_argument("--layer", default=None, help="feature layer (overrides the preset)")
-    p.add_argument("--bits", type=positive(int), default=None,
-                   help="bit count (overrides the preset)")
-    p.add_argument("--upscale", type=positive(float), default=None,
-                   help="resize factor before the network (overrides the preset)")
-    p.add_argument("--vectors-per-image", type=int, default=500,
-                   help="feature vectors sampled per image (default 500; 0 = all)")
-    p.add_argument("--iterations", type=int, default=50, help="ITQ iterations (default 50)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", required=True, help="output .npz")
+    add_fit_itq_arguments(p)
     _add_runner_arguments(p)
     p.set_defaults(handler=_cmd_beam_fit_itq, takes_beam_flags=True)
 

@@ -7,9 +7,29 @@ from pathlib import Path
 
 from tf_binmap.cli.common import CommandError, UsageError, positive
 
-__all__ = ["register"]
+__all__ = ["add_fit_itq_arguments", "register"]
 
 logger = logging.getLogger("tf_binmap")
+
+
+def add_fit_itq_arguments(p) -> None:
+    """The arguments of ``fit-itq``, shared by ``beam-fit-itq``."""
+    p.add_argument("--images", nargs="+", required=True,
+                   help="image files, folders or glob patterns")
+    p.add_argument("--preset", default=None,
+                   help="binary-map preset giving backbone/layer/bits/upscale "
+                   "(default: binmap_conv5)")
+    p.add_argument("--weights", default=None, metavar="PATH", help="backbone weights file")
+    p.add_argument("--layer", default=None, help="feature layer (overrides the preset)")
+    p.add_argument("--bits", type=positive(int), default=None,
+                   help="bit count (overrides the preset)")
+    p.add_argument("--upscale", type=positive(float), default=None,
+                   help="resize factor before the network (overrides the preset)")
+    p.add_argument("--vectors-per-image", type=int, default=500,
+                   help="feature vectors sampled per image (default 500; 0 = all)")
+    p.add_argument("--iterations", type=int, default=50, help="ITQ iterations (default 50)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, help="output .npz")
 
 
 def register(add) -> None:
@@ -20,21 +40,7 @@ def register(add) -> None:
             "--out itq.npz\n"
             "  tf-binmap fit-itq --images 'photos/*.jpg' --layer conv5 --bits 8 "
             "--upscale 2 --out itq8.npz")
-    p.add_argument("--images", nargs="+", required=True,
-                   help="image files, folders or glob patterns")
-    p.add_argument("--preset", default=None,
-                   help="binary-map preset giving backbone/layer/bits/upscale "
-                   "(default: binmap_conv5)")
-    p.add_argument("--weights", default=None, metavar="PATH", help="backbone weights file")
-    p.add_argument("--layer", default=None, help="feature layer (overrides the preset)")
-    p.add_argument("--bits", type=int, default=None, help="bit count (overrides the preset)")
-    p.add_argument("--upscale", type=float, default=None,
-                   help="resize factor before the network (overrides the preset)")
-    p.add_argument("--vectors-per-image", type=int, default=500,
-                   help="feature vectors sampled per image (default 500; 0 = all)")
-    p.add_argument("--iterations", type=int, default=50, help="ITQ iterations (default 50)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", required=True, help="output .npz")
+    add_fit_itq_arguments(p)
     p.set_defaults(handler=_cmd_fit_itq)
     p = add("fit-merge", "fit the learned merge order of the hierarchy on images with ground truth",
             "fits the pair classifier of tf_binmap.training.merge_fit on a split in the "

@@ -60,8 +60,11 @@ def codes_and_bits(model, images):
 
 
 def image_scale_outputs(model, images, check_sizes=True,
-                        max_pixels=DEFAULT_MAX_REQUEST_PIXELS):
+                        max_pixels=DEFAULT_MAX_REQUEST_PIXELS, integer_resize=False):
     """Image-scale uint8 images -> outputs, resizing by ``upscale`` in the graph.
+
+    ``integer_resize``: a power-of-two upscale in int32 tensors (for int8 TFLite, whose
+    quantizer would coarsen float ones); else in float32 (exact too, and faster).
 
     ``check_sizes``: assert that the batch holds at most ``max_pixels`` pixels (before
     the upscale) and that the network input reaches the receptive field (clear errors
@@ -72,8 +75,9 @@ def image_scale_outputs(model, images, check_sizes=True,
         with tf.control_dependencies([check_image_sizes(images, max_pixels)]):
             images = tf.identity(images)
     factor = integer_upscale_factor(model.upscale)
-    if factor is not None:  # the presets' x2 and x4: int32 ops only
-        images = integer_upscale(images, factor)
+    if factor is not None:  # the presets' x2 and x4: integer arithmetic
+        images = integer_upscale(images, factor,
+                                 arithmetic="int32" if integer_resize else "float32")
     elif model.upscale != 1.0:
         shape = tf.shape(images)
         height, width = network_size(shape[1], model.upscale), network_size(
@@ -110,13 +114,15 @@ def decode_images(image_bytes, max_pixels=DEFAULT_MAX_REQUEST_PIXELS):
                      fn_output_signature=tf.TensorSpec([None, None, 3], tf.uint8))
 
 
-def export_archive(model, for_tflite=False, max_pixels=DEFAULT_MAX_REQUEST_PIXELS):
+def export_archive(model, for_tflite=False, max_pixels=DEFAULT_MAX_REQUEST_PIXELS,
+                   integer_resize=False):
     """A ``keras.export.ExportArchive`` with the serving signatures, both taking images
     at image scale and resizing by the model's upscale inside the graph.
 
     ``for_tflite=False``: the TF Serving graph (``serving_default`` with size checks, and
     ``serving_bytes``; a request over ``max_pixels`` pixels is refused); ``True``:
-    ``serving_default`` only, without assert ops, for the TFLite converter."""
+    ``serving_default`` only, without assert ops, for the TFLite converter.
+    ``integer_resize``: see `image_scale_outputs` (the int8 TFLite export)."""
     import keras
     import tensorflow as tf
 
@@ -126,7 +132,8 @@ def export_archive(model, for_tflite=False, max_pixels=DEFAULT_MAX_REQUEST_PIXEL
     archive.add_endpoint(SERVING_SIGNATURE,
                          lambda image: image_scale_outputs(model, image,
                                                            check_sizes=not for_tflite,
-                                                           max_pixels=max_pixels),
+                                                           max_pixels=max_pixels,
+                                                           integer_resize=integer_resize),
                          input_signature=[image_spec])
     if not for_tflite:
         archive.add_endpoint(

@@ -17,8 +17,9 @@ Two ways to the same coefficients:
 
 - `integer_upscale` (upscale by 2, 4, 8, ...: the presets): positions are
   ``(2d + 1 - k) / (2k)``, dyadic with at most a few fraction bits, so every float32 step
-  of OpenCV is exact and the coefficients are plain int32 arithmetic. No float tensor at
-  all, so TFLite's full-integer (int8) quantizer leaves the resize alone.
+  of OpenCV is exact and the coefficients are plain int32 arithmetic. The passes run in
+  int32 (no float tensor at all, so TFLite's full-integer (int8) quantizer leaves the
+  resize alone) or, 10x faster in TFLite, in float32 with the same integers (exact).
 - `opencv_linear_resize` (any size): ``fx`` is the float32 rounding of the rational
   ``((2d + 1) * source - target) / (2 * target)``, computed without float64
   (`float32_quotient`): by IEEE division when the numerator fits float32 exactly, else by
@@ -140,18 +141,51 @@ def _integer_coefficients(source, factor, clamp_weights):
     return first, second, weight, (1 << RESIZE_BITS) - weight
 
 
-def integer_upscale(images, factor: int):
+def integer_upscale(images, factor: int, arithmetic: str = "int32"):
     """uint8 (batch, H, W, C) -> (batch, factor * H, factor * W, C), equal bit for bit
     to ``cv2.resize(..., interpolation=cv2.INTER_LINEAR)``, for ``factor`` a power of
-    two (`integer_upscale_factor`); int32 tensors only."""
+    two (`integer_upscale_factor`).
+
+    ``arithmetic="int32"``: int32 tensors only, which TFLite's full-integer (int8)
+    quantizer leaves alone, but which TFLite runs on single-threaded reference kernels
+    (about 85 ms for a 321x481 photo at x2). ``"float32"``: the same integers in float32
+    tensors, which XNNPACK runs about 10x faster (`_float_resample`: every value is an
+    integer below 2**24 and every division is by a power of two, so float32 is exact)."""
     import tensorflow as tf
 
     if integer_upscale_factor(factor) is None:
         raise ValueError(f"integer_upscale needs a power of two >= 2, got {factor}")
+    if arithmetic not in ("int32", "float32"):
+        raise ValueError(f"arithmetic must be 'int32' or 'float32', got {arithmetic!r}")
     shape = tf.shape(images)
     rows = _integer_coefficients(shape[1], int(factor), clamp_weights=False)
     cols = _integer_coefficients(shape[2], int(factor), clamp_weights=True)
+    if arithmetic == "float32":
+        return _float_resample(images, rows, cols, int(factor))
     return _resample(images, rows, cols)
+
+
+def _float_resample(images, rows, cols, factor):
+    """`_resample` for an upscale by ``factor`` (a power of two), in float32, exact.
+
+    The weights are multiples of ``unit = 1024 / factor`` (`_integer_coefficients`), so
+    with ``m = b / unit``: ``(b * (D >> 4)) >> 16 == floor(m * floor(D / 16) / (65536 /
+    unit))``. Every value stays an integer below 2**24 (D <= 255 * 2048, m * floor(D / 16)
+    <= 2 * factor * 32640 for factor <= 256), products and sums of such integers are
+    exact in float32, and multiplying by a power of two then flooring is exact too."""
+    import tensorflow as tf
+
+    unit = (1 << (RESIZE_BITS - 1)) // factor
+    pixels = tf.cast(images, tf.float32)
+    horizontal = (tf.gather(pixels, cols[0], axis=2) * tf.cast(cols[2], tf.float32)[:, None]
+                  + tf.gather(pixels, cols[1], axis=2) * tf.cast(cols[3], tf.float32)[:, None])
+    top = tf.floor(tf.gather(horizontal, rows[0], axis=1) * (1.0 / 16))
+    bottom = tf.floor(tf.gather(horizontal, rows[1], axis=1) * (1.0 / 16))
+    first = tf.cast(tf.math.floordiv(rows[2], unit), tf.float32)[:, None, None]
+    second = tf.cast(tf.math.floordiv(rows[3], unit), tf.float32)[:, None, None]
+    scale = float(unit) / 65536
+    out = tf.floor(first * top * scale) + tf.floor(second * bottom * scale) + 2
+    return tf.cast(tf.clip_by_value(tf.floor(out * 0.25), 0, 255), tf.uint8)
 
 
 def opencv_linear_resize(images, height, width):

@@ -86,8 +86,9 @@ def export_tflite(model, path, quantization=None, representative_images=None,
 
     Input ``image`` uint8 (batch, H, W, 3) at image scale, dynamic batch/H/W
     (``resize_tensor_input``): the graph resizes by ``upscale`` itself, with the integer
-    ops of `tf_binmap.export.resize` (bit-exact OpenCV ``INTER_LINEAR``, as the
-    SavedModel and ``BinaryMapModel.encode``).
+    arithmetic of `tf_binmap.export.resize` (bit-exact OpenCV ``INTER_LINEAR``, as the
+    SavedModel and ``BinaryMapModel.encode``; in int32 tensors for ``"int8"``, in
+    float32 ones otherwise).
     Outputs ``codes`` int32 (batch, h, w), ``bits`` uint8 (batch, h, w, n_bits) and
     ``projections`` float32 (batch, h, w, n_bits).
 
@@ -122,7 +123,8 @@ def export_tflite(model, path, quantization=None, representative_images=None,
         raise ExportError(f"{path} is a directory; give a .tflite file path")
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="tf_binmap_tflite_") as staging:
-        export_archive(model, for_tflite=True).write_out(staging, verbose=False)
+        export_archive(model, for_tflite=True, integer_resize=quantization == "int8"
+                       ).write_out(staging, verbose=False)
         converter = tf.lite.TFLiteConverter.from_saved_model(
             staging, signature_keys=[SERVING_SIGNATURE])
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
