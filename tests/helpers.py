@@ -3,8 +3,39 @@ folder on sys.path because conftest.py lives here)."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
+
+
+def run_cli(args, cwd, env_cache, timeout=600):
+    """``python -m tf_binmap.cli ARGS`` as a user runs it, with the test weights cache."""
+    env = dict(os.environ, TF_BINMAP_CACHE=str(env_cache), TF_CPP_MIN_LOG_LEVEL="3")
+    return subprocess.run([sys.executable, "-m", "tf_binmap.cli", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def write_mixed_folder(folder):
+    """``folder`` with valid photos in four flavours (RGB JPEG, grey PNG, RGBA PNG,
+    16-bit PNG) plus a truncated JPEG and text named .png. Returns the astronaut photo
+    (256 x 256 RGB) they were made from."""
+    import cv2
+    import skimage.data
+
+    folder.mkdir(parents=True, exist_ok=True)
+    photo = skimage.data.astronaut()[::2, ::2]
+    cv2.imwrite(str(folder / "rgb.jpg"), photo[..., ::-1])
+    cv2.imwrite(str(folder / "gray.png"), skimage.data.camera()[::2, ::2])
+    rgba = np.dstack([photo, np.full(photo.shape[:2], 200, np.uint8)])
+    cv2.imwrite(str(folder / "rgba.png"), rgba[..., [2, 1, 0, 3]])
+    cv2.imwrite(str(folder / "deep.png"), (photo[..., ::-1].astype(np.uint16) * 257))
+    jpeg = (folder / "rgb.jpg").read_bytes()
+    (folder / "corrupt.jpg").write_bytes(jpeg[: len(jpeg) // 3])
+    (folder / "notes.png").write_text("this is not a picture")
+    return photo
 
 
 def torch_alexnet(width=(64, 192, 384, 256, 256), fc=4096, seed=0):

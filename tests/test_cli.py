@@ -10,14 +10,10 @@ import cv2
 import numpy as np
 import pytest
 import skimage.data
+from helpers import run_cli as run
+from helpers import write_mixed_folder
 
 pytestmark = pytest.mark.slow
-
-
-def run(args, cwd, env_cache, timeout=600):
-    env = dict(os.environ, TF_BINMAP_CACHE=str(env_cache), TF_CPP_MIN_LOG_LEVEL="3")
-    return subprocess.run([sys.executable, "-m", "tf_binmap.cli", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=timeout)
 
 
 def test_usage_error_exit_code_and_help(tmp_path, weights_cache):
@@ -52,16 +48,7 @@ def test_presets_lists_the_default(tmp_path, weights_cache):
 def mixed_folder(tmp_path):
     """Valid photos in four flavours plus two bad files."""
     folder = tmp_path / "in"
-    folder.mkdir()
-    photo = skimage.data.astronaut()[::2, ::2]  # 256 x 256 RGB
-    cv2.imwrite(str(folder / "rgb.jpg"), photo[..., ::-1])
-    cv2.imwrite(str(folder / "gray.png"), skimage.data.camera()[::2, ::2])
-    rgba = np.dstack([photo, np.full(photo.shape[:2], 200, np.uint8)])
-    cv2.imwrite(str(folder / "rgba.png"), rgba[..., [2, 1, 0, 3]])
-    cv2.imwrite(str(folder / "deep.png"), (photo[..., ::-1].astype(np.uint16) * 257))
-    jpeg = (folder / "rgb.jpg").read_bytes()
-    (folder / "corrupt.jpg").write_bytes(jpeg[: len(jpeg) // 3])
-    (folder / "notes.png").write_text("this is not a picture")
+    write_mixed_folder(folder)
     return folder
 
 

@@ -4,23 +4,17 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 
 import cv2
 import numpy as np
 import pytest
 import skimage.data
+from helpers import run_cli as run
+from helpers import write_mixed_folder
 
 pytest.importorskip("apache_beam", reason="needs the optional extra tf-binmap[beam]")
 
 pytestmark = pytest.mark.slow
-
-
-def run(args, cwd, env_cache, timeout=600):
-    env = dict(os.environ, TF_BINMAP_CACHE=str(env_cache), TF_CPP_MIN_LOG_LEVEL="3")
-    return subprocess.run([sys.executable, "-m", "tf_binmap.cli", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=timeout)
 
 
 @pytest.fixture
@@ -28,16 +22,7 @@ def mixed_folder(tmp_path):
     """Good photos in four flavours; a truncated JPEG, text named .png, an image below
     the network's receptive field, and two inputs whose outputs would clash."""
     folder = tmp_path / "in"
-    folder.mkdir()
-    photo = skimage.data.astronaut()[::2, ::2]  # 256 x 256 RGB
-    cv2.imwrite(str(folder / "rgb.jpg"), photo[..., ::-1])
-    cv2.imwrite(str(folder / "gray.png"), skimage.data.camera()[::2, ::2])
-    rgba = np.dstack([photo, np.full(photo.shape[:2], 200, np.uint8)])
-    cv2.imwrite(str(folder / "rgba.png"), rgba[..., [2, 1, 0, 3]])
-    cv2.imwrite(str(folder / "deep.png"), (photo[..., ::-1].astype(np.uint16) * 257))
-    jpeg = (folder / "rgb.jpg").read_bytes()
-    (folder / "corrupt.jpg").write_bytes(jpeg[: len(jpeg) // 3])
-    (folder / "notes.png").write_text("this is not a picture")
+    photo = write_mixed_folder(folder)
     cv2.imwrite(str(folder / "tiny.png"), photo[:8, :8])
     cv2.imwrite(str(folder / "cat.jpg"), photo)
     cv2.imwrite(str(folder / "cat.png"), photo)  # cat.png would be both outputs' name
