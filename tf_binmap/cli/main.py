@@ -14,6 +14,7 @@ import warnings
 
 from tf_binmap.cli import beam, evaluate, fit, models, segment
 from tf_binmap.cli.common import CommandError, UsageError
+from tf_binmap.cli.quiet import quiet_tensorflow_import
 
 __all__ = ["main"]
 
@@ -35,14 +36,15 @@ def build_parser() -> argparse.ArgumentParser:
             """),
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="only print errors")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="debug logging, and TensorFlow's start-up lines")
     # The same flags after the subcommand (SUPPRESS keeps the top-level value unless
     # given there).
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
                         help="only print errors (no progress bars)")
     common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
-                        help="debug logging")
+                        help="debug logging, and TensorFlow's start-up lines")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
@@ -73,6 +75,8 @@ def main(argv=None):
     # huge size; tf_binmap.io refuses such a file itself, naming it and its size.
     warnings.filterwarnings("ignore", message=r"Image size \(\d+ pixels\) exceeds limit",
                             category=RuntimeWarning)
+    if not args.verbose:
+        quiet_tensorflow_import()  # abseil's and oneDNN's start-up lines; -v shows them
     try:
         return args.handler(args)
     except UsageError as error:
