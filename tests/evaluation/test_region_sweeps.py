@@ -2,6 +2,7 @@
 
 import json
 
+import cv2
 import numpy as np
 import pytest
 from test_hierarchy_method import FakeProjectionModel
@@ -16,6 +17,7 @@ from tf_binmap.evaluation.region_report import (
     PUBLISHED_BSDS500_TEST,
     format_region_comparison,
     format_region_table,
+    plot_region_curves,
 )
 from tf_binmap.evaluation.region_sweeps import (
     REGION_LEVELS,
@@ -163,3 +165,23 @@ def test_tables_and_the_command(dataset, tmp_path, capsys):
     assert f"{covering:+.3f} ({'better' if covering > 0 else 'worse'})" in comparison
     with pytest.raises(ValueError, match="leave out curves"):
         evaluate_command(dataset, region_benchmark=True, curves=True, out=tmp_path)
+
+
+def test_the_command_draws_the_curves(dataset, tmp_path, capsys):
+    sweeps = [RegionSweep("egs", (50, 300)), RegionSweep("hierarchy:preset=none", (2, 4))]
+    results = region_benchmark_command(dataset, methods=sweeps, out=tmp_path)
+    figure = tmp_path / "region_benchmark.png"
+    assert results["files"]["figure"] == str(figure)
+    assert f"wrote {figure}" in capsys.readouterr().out
+    image = cv2.imread(str(figure))
+    assert image is not None and image.shape == (480, 1500, 3)
+    # Three panels of curves: not a blank canvas, and no temporary file left behind.
+    assert (image < 200).any(axis=2).mean() > 0.01
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "region_benchmark.json", "region_benchmark.md", "region_benchmark.png"]
+    with pytest.raises(ValueError, match="no sweep"):
+        plot_region_curves({"sweeps": []}, tmp_path / "empty.png")
+    # With the published rows: another figure, the same size.
+    path = plot_region_curves(results, tmp_path / "published.png", published=True)
+    published = cv2.imread(str(path))
+    assert published.shape == image.shape and (published != image).any()

@@ -1,8 +1,8 @@
 """``tf-binmap evaluate``: open a dataset, run the paper's table (and with ``curves`` the
 Figure 4 sweeps and the paired-bootstrap comparison of the hierarchy with EGS and SLIC),
 and write ``table.md``, ``results.json`` and the figures; with ``region_benchmark`` the
-BSDS region benchmark instead (`region_benchmark_command`: ``region_benchmark.md`` and
-``region_benchmark.json``)."""
+BSDS region benchmark instead (`region_benchmark_command`: ``region_benchmark.md``,
+``region_benchmark.json`` and ``region_benchmark.png``)."""
 
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ from tf_binmap.evaluation.methods import BinaryMapMethod
 from tf_binmap.evaluation.region_report import (
     format_region_comparison,
     format_region_table,
+    plot_region_curves,
 )
 from tf_binmap.evaluation.region_sweeps import (
     default_region_sweeps,
@@ -210,8 +211,8 @@ def region_benchmark_command(dataset: str = "bsds500", split: str = "val", data_
     """The BSDS region benchmark of hierarchies (``tf-binmap evaluate --region-benchmark``):
     covering, PRI and VOI at ODS and OIS for each sweep, written to
     ``region_benchmark.md`` (the table, the published BSDS500 test-split figures beside
-    it, and each sweep minus gPb-owt-ucm's) and ``region_benchmark.json`` (the figures and
-    every image's statistics at every scale).
+    it, and each sweep minus gPb-owt-ucm's), ``region_benchmark.json`` (the figures and
+    every image's statistics at every scale) and ``region_benchmark.png`` (the curves).
 
     Args:
         methods: method specs or `RegionSweep`s (`region_sweeps`: each family over its
@@ -275,8 +276,11 @@ def region_benchmark_command(dataset: str = "bsds500", split: str = "val", data_
     text = "\n".join(sections)
     out = Path(out)
     files = {"table": str(out / "region_benchmark.md"),
-             "results": str(out / "region_benchmark.json")}
+             "results": str(out / "region_benchmark.json"),
+             "figure": str(out / "region_benchmark.png")}
     write_text_atomic(files["table"], text + "\n")
+    plot_region_curves(results, files["figure"], title=f"BSDS region benchmark: {title}",
+                       published=bsds)
     results["files"] = files
     write_json(results, files["results"])
     if not quiet:

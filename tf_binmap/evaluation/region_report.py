@@ -1,16 +1,18 @@
 """Presenting the BSDS region benchmark (`region_sweeps.run_region_benchmark`): the
 ODS / OIS table with the parameter each metric's ODS chose, the published BSDS500
-*test-split* figures of Arbelaez et al. (TPAMI 2011) beside it, and each sweep's
-difference to gPb-owt-ucm's published figures."""
+*test-split* figures of Arbelaez et al. (TPAMI 2011) beside it, each sweep's
+difference to gPb-owt-ucm's published figures, and the curves (`plot_region_curves`)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 from tf_binmap.evaluation.methods import format_number
+from tf_binmap.io.files import write_figure_atomic
 
 __all__ = ["PUBLISHED_BSDS500_TEST", "format_region_comparison", "format_region_table",
-           "format_value"]
+           "format_value", "plot_region_curves"]
 
 
 #: Published region-benchmark figures on the BSDS500 **test** split (Arbelaez, Maire,
@@ -92,3 +94,66 @@ def format_region_comparison(results, reference: str = "gPb-owt-ucm",
                 cells.append(f"{difference:+.3f} ({verdict})")
         lines.append(f"| {sweep['name']} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+#: Colour and marker per sweep family; the published rows' line styles.
+_SWEEP_STYLES = {"hierarchy": ("black", "*"), "egs": ("tab:blue", "o"),
+                 "slic": ("tab:orange", "s"), "binmap": ("tab:green", "^")}
+_EXTRA_COLOURS = ("tab:purple", "tab:brown", "tab:pink", "tab:olive", "tab:cyan")
+_PUBLISHED_STYLES = {"gPb-owt-ucm": ("tab:red", "--"),
+                     "Felzenszwalb-Huttenlocher": ("tab:blue", ":"),
+                     "humans": ("tab:gray", "-.")}
+_PANELS = (("covering", "segmentation covering (higher is better)"),
+           ("pri", "probabilistic Rand index (higher is better)"),
+           ("voi", "variation of information, bits (lower is better)"))
+
+
+def plot_region_curves(results, path, title: str | None = None,
+                       published: bool = True) -> Path:
+    """Covering, PRI and VOI of each sweep against its mean segments per image (log
+    scale), each sweep's ODS point ringed; with ``published``, the published BSDS500
+    test-split ODS figures as horizontal lines, labelled as such. Written atomically as
+    PNG; returns the path."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    sweeps = _sweeps(results)
+    if not sweeps:
+        raise ValueError("no sweep to plot")
+    figure = Figure(figsize=(15, 4.8), dpi=100, layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.subplots(1, 3)
+    extra = iter(_EXTRA_COLOURS * 4)
+    used: set[str] = set()
+    for sweep in sweeps:
+        colour, marker = _SWEEP_STYLES.get(sweep.get("family"), (None, "D"))
+        if colour is None or colour in used:
+            colour = next(extra)
+        used.add(colour)
+        xs = sweep["segments_per_scale"]
+        for axis, (metric, _) in zip(axes, _PANELS):
+            axis.plot(xs, sweep[metric]["per_scale"], color=colour, marker=marker,
+                      markersize=4, linewidth=1.5, label=sweep["name"])
+            index = sweep[metric]["ods_index"]
+            axis.plot(xs[index], sweep[metric]["per_scale"][index], marker="o",
+                      markersize=11, markerfacecolor="none", markeredgecolor=colour,
+                      markeredgewidth=1.5, linestyle="none")
+    for axis, (metric, label) in zip(axes, _PANELS):
+        if published:
+            for name, figures in PUBLISHED_BSDS500_TEST.items():
+                colour, line = _PUBLISHED_STYLES.get(name, ("tab:gray", "--"))
+                axis.axhline(figures[metric][0], color=colour, linestyle=line, linewidth=1,
+                             label=f"{name} ODS (published, BSDS500 test)")
+        axis.set_xscale("log")
+        axis.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        axis.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+        axis.xaxis.set_minor_formatter(NullFormatter())
+        axis.set_xlabel("segments per image (mean)")
+        axis.set_title(label, fontsize=10)
+        axis.grid(True, which="both", alpha=0.3)
+    axes[0].legend(loc="lower right", fontsize=7,
+                   title="rings: the ODS scale", title_fontsize=7)
+    if title:
+        figure.suptitle(title)
+    return write_figure_atomic(figure, Path(path))
