@@ -174,7 +174,7 @@ def test_the_command_draws_the_curves(dataset, tmp_path, capsys):
     assert results["files"]["figure"] == str(figure)
     assert f"wrote {figure}" in capsys.readouterr().out
     image = cv2.imread(str(figure))
-    assert image is not None and image.shape == (480, 1500, 3)
+    assert image is not None and image.shape == (560, 1500, 3)
     # Three panels of curves: not a blank canvas, and no temporary file left behind.
     assert (image < 200).any(axis=2).mean() > 0.01
     assert sorted(p.name for p in tmp_path.iterdir()) == [

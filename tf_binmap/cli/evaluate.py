@@ -39,7 +39,7 @@ def register(add) -> None:
                    help="instead of the table: the BSDS region benchmark (covering, PRI, "
                    "VOI at ODS and OIS) of hierarchies: the default hierarchy by count "
                    "and level cuts, EGS over k, SLIC over n_segments (--methods: the "
-                   "families to sweep); writes region_benchmark.md and .json")
+                   "families to sweep); writes region_benchmark.md, .json and .png")
     p.add_argument("--limit", type=int, default=None, help="first N images only")
     p.add_argument("--itq", default=None, metavar="PATH",
                    help="ITQ parameters for the default preset")

@@ -121,7 +121,7 @@ def plot_region_curves(results, path, title: str | None = None,
     sweeps = _sweeps(results)
     if not sweeps:
         raise ValueError("no sweep to plot")
-    figure = Figure(figsize=(15, 4.8), dpi=100, layout="constrained")
+    figure = Figure(figsize=(15, 5.6), dpi=100, layout="constrained")
     FigureCanvasAgg(figure)
     axes = figure.subplots(1, 3)
     extra = iter(_EXTRA_COLOURS * 4)
@@ -152,8 +152,9 @@ def plot_region_curves(results, path, title: str | None = None,
         axis.set_xlabel("segments per image (mean)")
         axis.set_title(label, fontsize=10)
         axis.grid(True, which="both", alpha=0.3)
-    axes[0].legend(loc="lower right", fontsize=7,
-                   title="rings: the ODS scale", title_fontsize=7)
+    handles, labels = axes[0].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="outside lower center", ncol=min(len(labels), 4),
+                  fontsize=8, title="rings: each sweep's ODS scale", title_fontsize=8)
     if title:
         figure.suptitle(title)
     return write_figure_atomic(figure, Path(path))
