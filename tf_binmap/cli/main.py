@@ -77,8 +77,11 @@ def main(argv=None):
                             category=RuntimeWarning)
     if not args.verbose:
         quiet_tensorflow_import()  # abseil's and oneDNN's start-up lines; -v shows them
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
     try:
-        return args.handler(args)
+        with logging_redirect_tqdm():  # log lines above the progress bars, not through them
+            return args.handler(args)
     except UsageError as error:
         parser.print_usage(sys.stderr)
         logger.error("%s", error)

@@ -24,6 +24,10 @@ import math
 import numpy as np
 from numba import njit
 
+from tf_binmap.segmentation.compile_notice import install_compile_notice
+
+install_compile_notice()
+
 __all__ = ["learned_merge_loop"]
 
 _N_FEATURES = 11

@@ -31,6 +31,10 @@ from numba import njit
 from skimage.filters import gaussian
 from skimage.util import img_as_float64
 
+from tf_binmap.segmentation.compile_notice import install_compile_notice
+
+install_compile_notice()
+
 __all__ = ["felzenszwalb_numba"]
 
 

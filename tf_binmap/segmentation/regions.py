@@ -14,6 +14,10 @@ import dataclasses
 import numpy as np
 from numba import njit
 
+from tf_binmap.segmentation.compile_notice import install_compile_notice
+
+install_compile_notice()
+
 __all__ = ["RegionFeatures", "border_statistics", "check_labels", "lab_image", "leaf_features",
            "pixel_pair_strengths", "region_features"]
 
