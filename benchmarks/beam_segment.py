@@ -28,9 +28,9 @@ DATA = REPO.parent / "shared" / "data"
 COMMANDS = {
     "tf-binmap segment (in-process)": ["segment"],
     "beam-segment, FnApiRunner in this process": ["beam-segment"],
-    "beam-segment, FnApiRunner, 2 worker processes": ["beam-segment", "--workers", "2"],
-    "beam-segment, FnApiRunner, 2 worker threads": [
-        "beam-segment", "--direct_num_workers=2", "--direct_running_mode=multi_threading"],
+    "beam-segment, FnApiRunner, 2 worker processes": [
+        "beam-segment", "--workers", "2", "--worker-processes"],
+    "beam-segment, FnApiRunner, 2 worker threads": ["beam-segment", "--workers", "2"],
 }
 
 

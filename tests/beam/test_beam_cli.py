@@ -98,6 +98,9 @@ def test_beam_commands_refuse_misfit_options_and_say_what_a_runner_needs(tmp_pat
     result = run(["beam-segment", str(photo), "--out", out, "--runner", "flink",
                   "--workers", "2"], tmp_path, weights_cache)
     assert result.returncode == 2 and "--parallelism" in result.stderr
+    result = run(["beam-segment", str(photo), "--out", out, "--worker-processes"],
+                 tmp_path, weights_cache)
+    assert result.returncode == 2 and "--worker-processes needs --workers" in result.stderr
     result = run(["beam-segment", str(photo), "--out", out, "--saved-model", out,
                   "--preset", "binmap_conv5"], tmp_path, weights_cache)
     assert result.returncode == 2 and "--preset: settings of the Keras model" in result.stderr

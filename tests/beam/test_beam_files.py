@@ -155,7 +155,15 @@ def test_runner_options_say_what_fits():
     options = pipeline_options("direct", 2, ["--direct_runner_bundle_repeat=0"])
     flags = options.get_all_options()
     assert flags["runner"] == "FnApiRunner" and flags["direct_num_workers"] == 2
+    assert flags["direct_running_mode"] == "multi_threading"
+    flags = pipeline_options("direct", 2, processes=True).get_all_options()
     assert flags["direct_running_mode"] == "multi_processing"
+    # Beam's own flags come last and win.
+    flags = pipeline_options("direct", 2, ["--direct_running_mode=multi_processing"]
+                             ).get_all_options()
+    assert flags["direct_running_mode"] == "multi_processing"
+    with pytest.raises(ValueError, match="processes needs workers > 1"):
+        pipeline_options("direct", 1, processes=True)
     with pytest.raises(ValueError, match="unknown runner 'local'; choose from direct"):
         pipeline_options("local")
     with pytest.raises(ValueError, match="Flink --parallelism"):

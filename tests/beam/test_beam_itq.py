@@ -52,7 +52,7 @@ def test_the_statistics_combine_fn_in_two_worker_processes_equals_one_pass():
     for chunk in chunks:
         accumulator = combine.add_input(accumulator, chunk)
     _same_statistics(expected)([combine.extract_output(accumulator)])
-    with beam.Pipeline(options=pipeline_options(workers=2)) as pipeline:
+    with beam.Pipeline(options=pipeline_options(workers=2, processes=True)) as pipeline:
         statistics = (pipeline | beam.Create(chunks) | beam.Reshuffle()
                       | beam.CombineGlobally(FeatureStatisticsCombineFn()))
         assert_that(statistics, _same_statistics(expected))

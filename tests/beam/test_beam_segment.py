@@ -94,11 +94,23 @@ def test_two_worker_processes_write_the_same_files(reference, tmp_path):
     folder, reference_out = reference
     out = tmp_path / "beam2"
     summary = segment_with_beam([folder], out, KerasModelHandler(n_segments=N_SEGMENTS),
-                                pipeline_options(workers=2))
+                                pipeline_options(workers=2, processes=True))
     assert (summary.done, summary.failures) == (4, [])
     check_same_files(reference_out, out)
     workers = {row["worker"] for row in read_manifest(str(out))}
     assert f"{socket.gethostname()}:{os.getpid()}" not in workers  # segmented in the worker processes, not here
+
+
+def test_two_worker_threads_write_the_same_files(reference, tmp_path):
+    """The local runner's default for workers > 1: threads of this process."""
+    folder, reference_out = reference
+    out = tmp_path / "beam_threads"
+    summary = segment_with_beam([folder], out, KerasModelHandler(n_segments=N_SEGMENTS),
+                                pipeline_options(workers=2))
+    assert (summary.done, summary.failures) == (4, [])
+    check_same_files(reference_out, out)
+    workers = {row["worker"] for row in read_manifest(str(out))}
+    assert workers == {f"{socket.gethostname()}:{os.getpid()}"}  # here, in threads
 
 
 def test_the_saved_model_handler_and_the_papers_method(reference, tmp_path):

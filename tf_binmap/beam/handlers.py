@@ -1,10 +1,10 @@
 """Model handlers that run the binary-map network in Beam's ``RunInference``: one for the
 Keras model (a preset or a ``.keras`` file), one for an exported SavedModel.
 
-A handler's model is a `Segmenter` (built once per worker process and shared with the
-stage after the network, `segmenter_of`), and ``run_inference`` runs only its network:
-each image is brought to its working size (`Segmenter.prepare`, as ``segment``
-does for large photos), images of the same working size go through the network together
+A handler's model is a `Segmenter` (built once per worker process, shared by its
+threads and with the stage after the network, `segmenter_of`), and ``run_inference``
+runs only its network: each image is brought to its working size (`Segmenter.prepare`,
+as ``segment`` does for large photos), images of the same working size go through the network together
 (a batch may mix sizes), and each result is a `NetworkResult` that holds the output
 (`Segmenter.network_outputs`) or, for an image the network refuses (e.g. smaller than its
 receptive field), the error, so one bad image never fails a batch or the pipeline.

@@ -2,8 +2,11 @@
 say what to do (a runner that needs a download, a cluster address or an extra).
 
 ``direct`` is Beam's ``FnApiRunner``, the local runner: in this process, or with
-``workers`` > 1 in that many worker processes (``--direct_num_workers``,
-``--direct_running_mode=multi_processing``). It is named directly because Beam's
+``workers`` > 1 in that many worker threads (``--direct_num_workers``,
+``--direct_running_mode=multi_threading``; TensorFlow, OpenCV and the compiled stages
+release the GIL) or, with ``processes``, worker processes (``multi_processing``: each
+imports TensorFlow and loads the network, and prints Beam's worker logs; measured
+slower on one machine, `benchmarks/beam_segment.py`). It is named directly because Beam's
 ``DirectRunner`` first tries the Prism runner, which downloads a binary from GitHub (and
 can wait for a network timeout where GitHub is blocked). ``prism``, ``flink``, ``spark``
 and ``dataflow`` are Beam's runners of those names: Prism's binary and the Flink / Spark
@@ -57,10 +60,11 @@ class RunnerError(RuntimeError):
 
 
 def pipeline_options(runner: str = "direct", workers: int = 1,
-                     args: Sequence[str] = ()) -> PipelineOptions:
+                     args: Sequence[str] = (), processes: bool = False) -> PipelineOptions:
     """Beam pipeline options for ``runner`` (a key of `RUNNERS`), ``workers`` local
-    worker processes (``direct`` only; 1: in this process) and Beam's own flags
-    ``args`` (e.g. ``["--flink_master=host:8081", "--environment_type=LOOPBACK"]``)."""
+    workers (``direct`` only; 1: in this process), threads or with ``processes``
+    processes, and Beam's own flags ``args`` (e.g. ``["--flink_master=host:8081",
+    "--environment_type=LOOPBACK"]``; they come last, so they win)."""
     if runner not in RUNNERS:
         raise ValueError(f"unknown runner {runner!r}; choose from {', '.join(RUNNERS)}")
     if int(workers) < 1:
@@ -68,11 +72,13 @@ def pipeline_options(runner: str = "direct", workers: int = 1,
     flags = [f"--runner={RUNNERS[runner]}"]
     if int(workers) > 1:
         if runner != "direct":
-            raise ValueError("workers sets the local runner's worker processes; a cluster "
+            raise ValueError("workers sets the local runner's workers; a cluster "
                              "runner takes its own flags (Dataflow --max_num_workers, Flink "
                              "--parallelism, ...)")
-        flags += [f"--direct_num_workers={int(workers)}",
-                  "--direct_running_mode=multi_processing"]
+        mode = "multi_processing" if processes else "multi_threading"
+        flags += [f"--direct_num_workers={int(workers)}", f"--direct_running_mode={mode}"]
+    elif processes:
+        raise ValueError("processes needs workers > 1")
     given = [arg.split("=")[0] for arg in args]
     if "--runner" in given:
         raise ValueError("give the runner as runner= (--runner direct|prism|flink|spark|"

@@ -79,7 +79,11 @@ def _add_runner_arguments(p):
                    "dataflow: Beam's runners (prism, flink and spark download a binary or "
                    "jar on first use)")
     g.add_argument("--workers", type=positive(int), default=1,
-                   help="--runner direct: worker processes (default 1: in this process)")
+                   help="--runner direct: worker threads (default 1: in this process)")
+    g.add_argument("--worker-processes", action="store_true",
+                   help="--workers as processes instead of threads (each imports "
+                   "TensorFlow and loads the network; slower to start, and Beam's worker "
+                   "logs are printed)")
 
 
 def _options(args):
@@ -90,8 +94,11 @@ def _options(args):
     stray = [flag for flag in beam_flags if not flag.startswith("--")]
     if stray:
         raise UsageError(f"unexpected {' '.join(stray)}: give Beam's flags as --flag=value")
+    if args.worker_processes and args.workers < 2:
+        raise UsageError("--worker-processes needs --workers N with N >= 2")
     try:
-        return pipeline_options(args.runner, args.workers, beam_flags)
+        return pipeline_options(args.runner, args.workers, beam_flags,
+                                processes=args.worker_processes)
     except ValueError as error:
         raise UsageError(str(error)) from None
 
