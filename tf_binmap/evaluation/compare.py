@@ -36,6 +36,7 @@ __all__ = [
     "per_image_sums",
     "plot_comparison",
     "pooled_points",
+    "segments_axis",
 ]
 
 #: Columns of the per-image rows.
@@ -190,6 +191,18 @@ def format_comparison(rows: Sequence[dict], curve: str, baseline: str,
     return "\n".join(lines)
 
 
+def segments_axis(axis) -> None:
+    """An x axis of segments per image as every figure here draws it: log scale, ticks at
+    1, 2 and 5 times powers of ten written as plain numbers, the label and a grid."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    axis.set_xscale("log")
+    axis.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    axis.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    axis.xaxis.set_minor_formatter(NullFormatter())
+    axis.set_xlabel("segments per image (mean)")
+    axis.grid(True, which="both", alpha=0.3)
+
 def plot_comparison(results, comparison: dict, path, baselines: Sequence[str] = ("EGS", "SLIC"),
                     title: str | None = None):
     """Top: the method's curve beside the baselines' curves (pooled Seg-IoU, covering
@@ -199,7 +212,6 @@ def plot_comparison(results, comparison: dict, path, baselines: Sequence[str] = 
     Written atomically as PNG; returns the path."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
-    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     figure = Figure(figsize=(12, 8), dpi=100, layout="constrained")
     FigureCanvasAgg(figure)
@@ -236,13 +248,8 @@ def plot_comparison(results, comparison: dict, path, baselines: Sequence[str] = 
                               "resamples)" if errors is not None else ""))
         lower.axhline(0.0, color=colours.get(comparison["baseline"], "tab:gray"), linewidth=1.2)
         lower.set_ylabel(f"difference to {comparison['baseline']} (points)")
-        lower.set_xlabel("segments per image (mean)")
-        lower.grid(True, which="both", alpha=0.3)
         lower.legend(loc="best", fontsize=9)
-        lower.set_xscale("log")
-        lower.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-        lower.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
-        lower.xaxis.set_minor_formatter(NullFormatter())
+        segments_axis(lower)
     if title:
         figure.suptitle(title)
     return write_figure_atomic(figure, path)

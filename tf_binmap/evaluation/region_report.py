@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from tf_binmap.evaluation.compare import segments_axis
 from tf_binmap.evaluation.methods import format_number
 from tf_binmap.io.files import write_figure_atomic
 
@@ -116,7 +117,6 @@ def plot_region_curves(results, path, title: str | None = None,
     PNG; returns the path."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
-    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     sweeps = _sweeps(results)
     if not sweeps:
@@ -145,13 +145,8 @@ def plot_region_curves(results, path, title: str | None = None,
                 colour, line = _PUBLISHED_STYLES.get(name, ("tab:gray", "--"))
                 axis.axhline(figures[metric][0], color=colour, linestyle=line, linewidth=1,
                              label=f"{name} ODS (published, BSDS500 test)")
-        axis.set_xscale("log")
-        axis.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-        axis.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
-        axis.xaxis.set_minor_formatter(NullFormatter())
-        axis.set_xlabel("segments per image (mean)")
+        segments_axis(axis)
         axis.set_title(label, fontsize=10)
-        axis.grid(True, which="both", alpha=0.3)
     handles, labels = axes[0].get_legend_handles_labels()
     figure.legend(handles, labels, loc="outside lower center", ncol=min(len(labels), 4),
                   fontsize=8, title="rings: each sweep's ODS scale", title_fontsize=8)

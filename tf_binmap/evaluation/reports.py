@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tf_binmap.evaluation.compare import segments_axis
 from tf_binmap.evaluation.methods import format_number, superpixel_key
 from tf_binmap.evaluation.runner import STAGES
 from tf_binmap.io.files import write_figure_atomic, write_text_atomic
@@ -101,7 +102,6 @@ def plot_curves(results, path, title: str | None = None) -> Path:
     SLIC 200) circled. Written atomically as PNG; returns the path."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
-    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     entries = method_entries(results)
     curves: dict[str, list[dict]] = {}
@@ -145,13 +145,8 @@ def plot_curves(results, path, title: str | None = None) -> Path:
                               linestyle="none")
                     axis.annotate(f"paper: {label}", (point["segments_per_image"], point[key]),
                                   xytext=(8, -14), textcoords="offset points", fontsize=9)
-        axis.set_xscale("log")
-        axis.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-        axis.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
-        axis.xaxis.set_minor_formatter(NullFormatter())
-        axis.set_xlabel("segments per image (mean)")
+        segments_axis(axis)
         axis.set_ylabel(ylabel)
-        axis.grid(True, which="both", alpha=0.3)
     axes[0].legend(loc="best", fontsize=9, title="numbers: EGS scale k / SLIC n_segments / "
                    "hierarchy segments", title_fontsize=8)
     if title:
