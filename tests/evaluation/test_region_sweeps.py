@@ -185,3 +185,25 @@ def test_the_command_draws_the_curves(dataset, tmp_path, capsys):
     path = plot_region_curves(results, tmp_path / "published.png", published=True)
     published = cv2.imread(str(path))
     assert published.shape == image.shape and (published != image).any()
+
+
+def test_an_unwritable_output_folder_fails_before_any_image_is_scored(dataset, tmp_path,
+                                                                      monkeypatch):
+    from tf_binmap.evaluation import command
+    from tf_binmap.io.files import ImageWriteError
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("the benchmark ran before the output folder was checked")
+
+    monkeypatch.setattr(command, "run_region_benchmark", must_not_run)
+    monkeypatch.setattr(command, "evaluate", must_not_run)
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    for out in (blocker, blocker / "inside"):
+        with pytest.raises(ImageWriteError, match=rf"{out}: cannot create or write the "
+                           "output folder .*choose another output folder"):
+            region_benchmark_command(dataset, methods=["egs"], out=out)
+        with pytest.raises(ImageWriteError, match="cannot create or write the output"):
+            evaluate_command(dataset, methods=["egs"], out=out)
+    assert blocker.read_text() == "not a folder"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]

@@ -41,7 +41,7 @@ from tf_binmap.evaluation.reports import (
     write_json,
 )
 from tf_binmap.evaluation.runner import evaluate
-from tf_binmap.io.files import write_text_atomic
+from tf_binmap.io.files import output_directory, write_text_atomic
 from tf_binmap.presets import DEFAULT_BINARY_MAP_PRESET, DEFAULT_HIERARCHY_PRESET
 
 __all__ = ["evaluate_command", "open_dataset", "region_benchmark_command"]
@@ -121,6 +121,7 @@ def evaluate_command(dataset: str = "bsds500", split: str = "val", data_root=Non
             skip_errors=skip_errors)
     if int(bootstrap) < 0:
         raise ValueError(f"bootstrap must be >= 0 resamples, got {bootstrap}")
+    out = output_directory(out)  # an unwritable folder fails now, not after the run
     data = open_dataset(dataset, split, data_root, msrc_flavour)
     table_methods = (default_methods(itq_path=itq_path) if methods is None
                      else [as_method(method) for method in methods])
@@ -148,7 +149,6 @@ def evaluate_command(dataset: str = "bsds500", split: str = "val", data_root=Non
         "date": datetime.datetime.now().isoformat(timespec="seconds"),
     }
 
-    out = Path(out)
     by_name = {entry["name"]: entry for entry in results["methods"]}
     table_entries = [by_name[name] for name in table_names]
     gt_segments = table_entries[0]["n_gt_segments"]
@@ -224,6 +224,7 @@ def region_benchmark_command(dataset: str = "bsds500", split: str = "val", data_
     Returns:
         the `run_region_benchmark` results, plus "files" and "settings".
     """
+    out = output_directory(out)  # an unwritable folder fails now, not after the run
     data = open_dataset(dataset, split, data_root, msrc_flavour)
     sweeps = default_region_sweeps() if methods is None else region_sweeps(methods)
     if itq_path is not None:
@@ -274,7 +275,6 @@ def region_benchmark_command(dataset: str = "bsds500", split: str = "val", data_
         "it): " + ", ".join(f"{s['name']} {s['seconds_per_image']:.2f}"
                             for s in results["sweeps"]) + ".")
     text = "\n".join(sections)
-    out = Path(out)
     files = {"table": str(out / "region_benchmark.md"),
              "results": str(out / "region_benchmark.json"),
              "figure": str(out / "region_benchmark.png")}

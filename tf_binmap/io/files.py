@@ -13,7 +13,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-__all__ = ["ImageWriteError", "atomic_output", "refuse_existing", "replace_directory",
+__all__ = ["ImageWriteError", "atomic_output", "output_directory", "refuse_existing",
+           "replace_directory",
            "write_bytes_atomic", "write_figure_atomic", "write_png_atomic", "write_text_atomic"]
 
 
@@ -90,6 +91,22 @@ def atomic_output(path):
         except OSError:
             pass
         raise
+
+
+def output_directory(path: str | os.PathLike) -> Path:
+    """``path`` created if missing and checked writable (a temporary file made there and
+    removed), so a command that writes its files at the end fails at the start instead:
+    an ImageWriteError naming the folder and what to do. Returns ``path`` as a Path."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as error:
+        raise ImageWriteError(
+            f"{path}: cannot create or write the output folder ({error.strerror or error}); "
+            "choose another output folder or fix its permissions") from error
+    return path
 
 
 def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
